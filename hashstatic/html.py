@@ -1,0 +1,364 @@
+"""The HTML rewriter: byte-splicing around the places where the asset prefix occurs.
+
+A page is never parsed into a tree nor serialized again. The rewriter searches the bytes for
+the asset prefix (``UrlRewriter.needle``) and for character references that could spell part
+of it, and only around those hits asks the tokenizer what the hit sits in. A hit in a URL
+attribute, a ``style`` attribute, a ``<style>`` element or an import map is handed to
+:class:`~hashstatic.urls.UrlRewriter`; anything else (text, comments, scripts) is left alone.
+Where the page's base lies under the prefix, every relative URL may name an asset, so every
+start tag is examined: the complete path, slower and never wrong.
+
+The same engine serves whole bodies and streams: :meth:`HtmlRewriter.feed` keeps back only
+the construct that straddles the end of a chunk, so memory is bounded by the longest tag
+(a construct longer than :data:`MAX_CONSTRUCT` ends rewriting; the rest passes through).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from html.entities import html5
+
+from hashstatic import tokenizer
+from hashstatic.cache import Asset
+from hashstatic.css import url_spans
+from hashstatic.tokenizer import Attribute, Tag, advance, markup_end, parse_start_tag
+from hashstatic.urls import UrlRewriter, decode_refs
+
+MAX_CONSTRUCT = 1 << 20
+
+_URL_ATTRS = frozenset((b"src", b"href", b"xlink:href", b"poster", b"data-src"))
+_SRCSET_ATTRS = frozenset((b"srcset", b"imagesrcset", b"data-srcset"))
+_MEDIA_META = re.compile(
+    r"(?:^|[:_-])(?:image|video|audio|tileimage|thumbnail)(?::(?:url|secure_url|src))?$"
+)
+_JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:)?', re.S)
+_WS = " \t\n\r\f"
+_BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
+_ASCII_WS = re.compile(r"[ \t\n\r\f]+")  # HTML splits tokens on ASCII whitespace only
+
+DATA, RAW, COMMENT, DONE = range(4)
+
+
+@functools.cache
+def _hiding_refs(chars: frozenset[int]) -> re.Pattern[bytes]:
+    """Finds the character references that spell a byte of the prefix ("&sol;", "&#47;")."""
+    if not chars:
+        return re.compile(rb"(?!)")
+    ordered = sorted(chars)
+    dec = b"|".join(str(c).encode() for c in ordered)
+    hexa = b"|".join(f"{c:x}".encode() for c in ordered)
+    named = [re.escape(k.encode()) for k, v in sorted(html5.items()) if set(v.encode()) <= chars]
+    return re.compile(
+        rb"&(?:#(?:[xX]0*(?i:"
+        + hexa
+        + rb")(?![0-9a-fA-F])|0*(?:"
+        + dec
+        + rb")(?![0-9]))"
+        + b"".join(b"|" + n for n in named)
+        + rb")"
+    )
+
+
+def srcset_spans(value: str) -> list[tuple[int, int]]:
+    """Spans of the candidate URLs in a srcset value (the HTML standard's parsing steps)."""
+    spans: list[tuple[int, int]] = []
+    n = len(value)
+    pos = 0
+    while True:
+        while pos < n and (value[pos] in _WS or value[pos] == ","):
+            pos += 1
+        if pos >= n:
+            return spans
+        start = pos
+        while pos < n and value[pos] not in _WS:
+            pos += 1
+        end = pos
+        if value[end - 1] == ",":
+            while end > start and value[end - 1] == ",":
+                end -= 1
+            if end > start:
+                spans.append((start, end))
+            continue
+        spans.append((start, end))
+        in_parens = False  # descriptors run to the next comma outside parentheses (no nesting)
+        while pos < n:
+            c = value[pos]
+            if c == "(":
+                in_parens = True
+            elif c == ")":
+                in_parens = False
+            elif c == "," and not in_parens:
+                pos += 1
+                break
+            pos += 1
+
+
+class HtmlRewriter:
+    """Rewrites one HTML (or XHTML) document, whole or chunk by chunk."""
+
+    def __init__(self, urls: UrlRewriter, *, xhtml: bool = False, integrity: bool = False) -> None:
+        self.urls = urls
+        self.xhtml = xhtml
+        self.integrity = integrity
+        self.assets: dict[str, Asset] = {}  # every asset a URL was rewritten to
+        self._base: str | None = None
+        self._base_seen = False
+        self._complete = urls.under_prefix(None)
+        self._needle = urls.needle
+        self._refs = _hiding_refs(urls.needle_chars)
+        self._buf = b""
+        self._pos = 0  # the tokenizer's position in _buf
+        self._emitted = 0  # _buf up to here has been written out
+        self._out: list[bytes] = []
+        self._mode = DATA
+        self._raw_name = b""
+        self._raw_kind = ""  # "style", "importmap" or "" (content left alone)
+        self._raw_start = 0
+        self._at = 0  # where the tag being looked at starts
+        self._next_hit = -1
+        self._next_ref = -1
+
+    # --- public API -------------------------------------------------------------------------
+
+    def rewrite(self, doc: bytes) -> bytes:
+        return self.feed(doc) + self.close()
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._mode == DONE:
+            return chunk
+        self._buf += chunk
+        self._run(final=False)
+        return self._flush()
+
+    def close(self) -> bytes:
+        if self._mode != DONE:
+            self._run(final=True)
+        self._pos = len(self._buf)
+        return self._flush()
+
+    # --- the engine -------------------------------------------------------------------------
+
+    def _flush(self) -> bytes:
+        keep = self._raw_start if self._mode == RAW and self._raw_kind else self._pos
+        keep = min(keep, len(self._buf))
+        if self._mode == DONE:
+            keep = len(self._buf)
+        self._out.append(self._buf[self._emitted : keep])
+        out = b"".join(self._out)
+        self._out.clear()
+        self._buf = self._buf[keep:]
+        self._pos -= keep
+        self._raw_start -= keep
+        self._emitted = max(0, self._emitted - keep)
+        self._next_hit = self._next_ref = -1
+        return out
+
+    def _splice(self, start: int, end: int, text: bytes) -> None:
+        self._out.append(self._buf[self._emitted : start])
+        self._out.append(text)
+        self._emitted = end
+
+    def _next_target(self, frm: int) -> int:
+        buf = self._buf
+        if self._complete:
+            return buf.find(b"<", frm)
+        if self._next_hit < frm:
+            self._next_hit = buf.find(self._needle, frm)
+            if self._next_hit < 0:
+                self._next_hit = len(buf) + 1  # none left: remember that
+        if self._next_ref < frm:
+            m = self._refs.search(buf, frm)
+            self._next_ref = len(buf) + 1 if m is None else m.start()
+        t = min(self._next_hit, self._next_ref)
+        return -1 if t > len(buf) else t
+
+    def _run(self, final: bool) -> None:
+        buf = self._buf
+        n = len(buf)
+        end = -1  # advance() runs to just past the next place to look at
+        while True:
+            if self._mode == RAW:
+                if not self._raw_text(final):
+                    return
+                continue
+            if self._mode == COMMENT:
+                m = tokenizer.COMMENT_END.search(buf, self._pos)
+                if m is None:
+                    self._pos = n if final else max(self._pos, n - 3)
+                    return
+                self._pos = m.end()
+                self._mode = DATA
+                continue
+            if self._mode == DONE:
+                self._pos = n
+                return
+            if end <= self._pos:
+                target = self._next_target(self._pos)
+                if target >= 0:
+                    end = target + 1
+                elif final:
+                    self._pos = n
+                    return
+                else:
+                    end = n  # step over what is left, keeping back an unfinished construct
+            s = advance(buf, self._pos, end, self.xhtml)
+            if s == end:
+                self._pos = s
+                if s == n:
+                    return
+            elif not self._construct(s, final):
+                return
+
+    def _construct(self, s: int, final: bool) -> bool:
+        """Handle the construct at ``s``; False when it must wait for more input."""
+        buf = self._buf
+        n = len(buf)
+        nxt = buf[s + 1 : s + 2]
+        if nxt and not (nxt.isalpha() or nxt in b"!?/"):
+            self._pos = s + 1  # a "<" that opens nothing is text
+            return True
+        if nxt.isalpha():
+            tag = parse_start_tag(buf, s)
+            if tag is None:
+                return self._incomplete(s, final)
+            self._at = s
+            self._tag(tag)
+            self._pos = s + tag.length
+            if tag.name == b"plaintext":
+                self._mode = DONE
+            elif tag.name in tokenizer.RAW_TEXT and not (self.xhtml and tag.self_closing):
+                self._mode = RAW
+                self._raw_name = tag.name
+                self._raw_start = s + tag.length
+                self._raw_kind = self._raw_kind_of(tag)
+            return True
+        end = markup_end(buf, s, n, self.xhtml)
+        if end >= 0:
+            self._pos = end
+            return True
+        if buf.startswith(b"<!--", s) and n - s >= 6:
+            self._mode = COMMENT  # a long comment streams through
+            self._pos = s + 4
+            return True
+        return self._incomplete(s, final)
+
+    def _incomplete(self, s: int, final: bool) -> bool:
+        self._pos = s
+        if final or len(self._buf) - s > MAX_CONSTRUCT:
+            self._mode = DONE  # unfinished at the end, or absurdly long: leave the rest alone
+            return True
+        return False
+
+    def _raw_kind_of(self, tag: Tag) -> str:
+        if tag.name == b"style":
+            return "style"
+        if tag.name == b"script":
+            t = tag.get(b"type")
+            if t is not None and self._value(t).strip(_WS).lower() == "importmap":
+                return "importmap"
+        return ""
+
+    def _raw_text(self, final: bool) -> bool:
+        """Find the end of a raw-text element; False when it must wait for more input."""
+        buf = self._buf
+        pattern = tokenizer.raw_end_pattern(self._raw_name)
+        frm = self._raw_start if self._raw_kind else self._pos
+        m = pattern.search(buf, frm)
+        if m is None and not final:
+            if self._raw_kind and len(buf) - self._raw_start > MAX_CONSTRUCT:
+                self._raw_kind = ""  # too long to hold: let it pass unrewritten
+            if not self._raw_kind:
+                self._pos = max(self._pos, len(buf) - len(self._raw_name) - 3)
+            return False
+        end = len(buf) if m is None else m.start()
+        if self._raw_kind == "style":
+            for a, b in url_spans(buf[self._raw_start : end]):
+                self._url(self._raw_start + a, self._raw_start + b, refs=False)
+        elif self._raw_kind == "importmap":
+            self._importmap(self._raw_start, end)
+        self._pos = end
+        self._mode = DATA
+        self._raw_kind = ""
+        return True
+
+    # --- what is rewritten in a tag ---------------------------------------------------------
+
+    def _raw(self, attr: Attribute) -> bytes:
+        return self._buf[self._at + attr.value_start : self._at + attr.value_end]
+
+    def _value(self, attr: Attribute) -> str:
+        return decode_refs(self._raw(attr))[0]
+
+    def _url(self, start: int, end: int, *, refs: bool = True) -> Asset | None:
+        done = self.urls.rewrite_url(self._buf[start:end], self._base, refs=refs)
+        if done is None:
+            return None
+        self._splice(start, end, done.text)
+        self.assets[done.asset.path] = done.asset
+        return done.asset
+
+    def _tag(self, tag: Tag) -> None:
+        if tag.name == b"base" and not self._base_seen:
+            href = tag.get(b"href")
+            if href is not None:
+                self._base_seen = True
+                self._base = self.urls.resolve_base(self._raw(href))
+                self._complete = self._complete or self.urls.under_prefix(self._base)
+        for attr in tag.attrs:
+            if not attr.has_value:
+                continue
+            name = attr.name
+            if name in _URL_ATTRS:
+                if tag.name != b"base":
+                    asset = self._url(self._at + attr.value_start, self._at + attr.value_end)
+                    if asset is not None and self.integrity:
+                        self._add_integrity(tag, attr, asset)
+            elif name in _SRCSET_ATTRS:
+                self._spans(attr, srcset_spans(self._value(attr)))
+            elif name == b"style":
+                text, _ = decode_refs(self._raw(attr))
+                # One byte per character; beyond Latin-1 any non-ASCII byte will do, as CSS
+                # reads all of them as name characters.
+                self._spans(attr, url_spans(_BEYOND_LATIN1.sub("\xff", text).encode("latin-1")))
+            elif (name == b"data" and tag.name == b"object") or (
+                name == b"content" and tag.name == b"meta" and self._media_meta(tag)
+            ):
+                self._url(self._at + attr.value_start, self._at + attr.value_end)
+
+    def _spans(self, attr: Attribute, spans: list[tuple[int, int]]) -> None:
+        if not spans:
+            return
+        _, starts = decode_refs(self._raw(attr))
+        vs = self._at + attr.value_start
+        for a, b in spans:
+            self._url(vs + starts[a], vs + starts[b])
+
+    def _media_meta(self, tag: Tag) -> bool:
+        for key in (b"property", b"name"):
+            a = tag.get(key)
+            if a is not None and _MEDIA_META.search(self._value(a).strip(_WS).lower()):
+                return True
+        return False
+
+    def _add_integrity(self, tag: Tag, attr: Attribute, asset: Asset) -> None:
+        if asset.integrity is None or tag.get(b"integrity") is not None:
+            return
+        if tag.name == b"link":
+            rel = tag.get(b"rel")
+            if attr.name != b"href" or rel is None:
+                return
+            if "stylesheet" not in _ASCII_WS.split(self._value(rel).lower()):
+                return
+        elif tag.name != b"script" or attr.name != b"src":
+            return
+        extra = b' integrity="' + asset.integrity.encode("ascii") + b'"'
+        if self.urls.cross_origin and tag.get(b"crossorigin") is None:
+            extra += b' crossorigin="anonymous"'
+        at = self._at + attr.value_end + (1 if attr.quote else 0)
+        self._splice(at, at, extra)
+
+    def _importmap(self, start: int, end: int) -> None:
+        for m in _JSON_STRING.finditer(self._buf, start, end):
+            if m.group(2) is None and b"\\" not in m.group(1):  # a value, not a key
+                self._url(m.start(1), m.end(1), refs=False)

@@ -1,0 +1,241 @@
+"""Where does a byte of HTML sit: text, a tag, a comment or raw text?
+
+The rewriter never tokenizes a whole page if it can avoid it. It finds the asset prefix with
+``bytes.find`` and then asks this module two questions about each hit:
+
+* :func:`advance` -- starting from a position known to be in the data state, how far can the
+  tokenizer get before reaching a given position?  It returns the start of the construct (tag,
+  comment, raw-text element) that straddles that position, or the position itself when it is
+  in text.  It also stops in front of every ``<base`` start tag, whose ``href`` changes how
+  later relative URLs resolve.
+* :func:`construct_at` -- what is the construct that starts here, and where does it end?
+
+The grammar is the HTML tokenizer's, simplified where the difference cannot change which
+attribute values exist (documented in the README under "What counts as HTML"):
+
+* text runs to the next ``<`` that is followed by a letter, ``/``, ``!`` or ``?``;
+* a start or end tag ends at the first ``>`` outside a quoted attribute value;
+* ``<!--`` opens a comment closed by ``-->`` or ``--!>`` (``<!-->`` and ``<!--->`` are empty);
+* other ``<!`` and ``<?`` (and ``</`` not followed by a letter) are bogus comments closed by
+  the next ``>`` (XHTML: ``<![CDATA[`` runs to ``]]>`` and ``<?`` to ``?>``);
+* ``script``, ``style``, ``textarea``, ``title``, ``xmp``, ``iframe``, ``noembed`` and
+  ``noframes`` hold raw text up to their end tag (``</name`` followed by whitespace, ``/`` or
+  ``>``); ``plaintext`` holds raw text to the end of the document; in XHTML a self-closing
+  ``<script/>`` holds nothing.
+
+:func:`advance` has a C implementation in ``hashstatic._speedups``; both follow this grammar
+and the tests run them against each other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+WS = rb"\t\n\f\r "
+RAW_TEXT = (b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes")
+
+# One attribute, by the tokenizer's rules: a name may start with "=", a value may be
+# double-, single- or un-quoted, and whitespace may surround "=". A quote opens a quoted value
+# even when it is not closed before endpos: the value then runs to endpos and the tag cannot end
+# there (never an unquoted value that happens to begin with a quote).
+_ATTR_NAME = rb"[^" + WS + rb"/>][^" + WS + rb"/>=]*+"
+_ATTR_VALUE = rb"""(?:"[^"]*+"?+|'[^']*+'?+|[^""" + WS + rb""">]++)"""
+_ATTR = _ATTR_NAME + rb"(?:[" + WS + rb"]*+=[" + WS + rb"]*+" + _ATTR_VALUE + rb"?+)?+"
+# Everything between a tag's name and its closing ">".
+_TAG_BODY = rb"(?:[" + WS + rb"/]++|" + _ATTR + rb")*+"
+_TAG_NAME = rb"[A-Za-z][^" + WS + rb"/>]*+"
+
+
+# Start tags that advance() does not step over as ordinary tags.
+_NOT_PLAIN = b"|".join((b"base", b"plaintext", *RAW_TEXT))
+
+
+def _raw_name(name: bytes) -> bytes:
+    return rb"(?i:" + name + rb")(?=[" + WS + rb"/>])"
+
+
+def _grammar(xhtml: bool) -> re.Pattern[bytes]:
+    raw_elements = b"".join(
+        rb"|<" + _raw_name(n) + _TAG_BODY + rb">.*?(?=</" + _raw_name(n) + rb")" for n in RAW_TEXT
+    )
+    if xhtml:
+        # XML rules: a self-closing raw-text element has no content; CDATA and processing
+        # instructions have their own terminators.
+        raw_elements = (
+            b"".join(rb"|<" + _raw_name(n) + _TAG_BODY + rb"(?<=/)>" for n in RAW_TEXT)
+            + raw_elements
+        )
+        markup = rb"|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<!(?!\[CDATA\[|--)[^>]*+>"
+    else:
+        markup = rb"|<(?:!(?!--)|\?)[^>]*+>"  # "<!--" is a comment even when not closed yet
+    return re.compile(
+        rb"(?:[^<]++"
+        rb"|<!--(?:-?>|.*?--!?>)"  # comments, including the abrupt <!--> and <!--->
+        + markup
+        + raw_elements
+        + rb"|<(?!(?i:"
+        + _NOT_PLAIN
+        + rb")(?=["
+        + WS
+        + rb"/>]))"
+        + _TAG_NAME
+        + _TAG_BODY
+        + rb">"
+        rb"|</" + _TAG_NAME + _TAG_BODY + rb">"
+        rb"|</>|</(?=[^A-Za-z>])[^>]*+>"
+        rb"|<(?=[^A-Za-z!?/])"  # a "<" that opens nothing is text
+        rb")*+",
+        re.S,
+    )
+
+
+_GRAMMAR = {False: _grammar(False), True: _grammar(True)}
+
+
+def advance_py(doc: bytes, pos: int, endpos: int, xhtml: bool = False) -> int:
+    """Consume whole constructs from ``pos`` (data state); stop before ``endpos``.
+
+    Returns the start of the first construct that does not end by ``endpos``, of the first
+    ``<base`` or ``<plaintext`` start tag, or ``endpos`` when everything up to it is text or
+    complete constructs.
+    """
+    m = _GRAMMAR[xhtml].match(doc, pos, endpos)
+    assert m is not None  # the pattern matches the empty string
+    return m.end()
+
+
+Advance = Callable[[bytes, int, int, bool], int]
+
+
+def _load_advance() -> tuple[Advance, bool]:
+    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+        return advance_py, False
+    try:
+        from hashstatic import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return advance_py, False
+    return _speedups.advance, True
+
+
+advance, ACCELERATED = _load_advance()
+
+
+# --- the construct at a position -----------------------------------------------------------
+
+START_TAG, END_TAG, COMMENT, RAW = "start", "end", "comment", "raw"
+
+_START_TAG = re.compile(rb"<(" + _TAG_NAME + rb")(" + _TAG_BODY + rb")>", re.S)
+_ATTRIBUTE = re.compile(
+    rb"(" + _ATTR_NAME + rb")(?:[" + WS + rb"]*+=[" + WS + rb"]*+(" + _ATTR_VALUE + rb"?+))?+"
+    rb"|[" + WS + rb"/]++",
+    re.S,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    name: bytes  # lowercased
+    value_start: int  # the value's text, quotes excluded, as offsets from the tag's "<"
+    value_end: int
+    quote: bytes  # b'"', b"'" or b"" (unquoted or absent)
+    has_value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A start tag's shape; offsets are relative to its "<", so equal tags share one."""
+
+    name: bytes  # lowercased
+    length: int  # from "<" to just after ">"
+    attrs: tuple[Attribute, ...]
+    self_closing: bool
+
+    def get(self, name: bytes) -> Attribute | None:
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        return None
+
+
+_MISSING = Tag(b"", 0, (), False)
+_TAG_MEMO: dict[bytes, Tag] = {}
+_TAG_MEMO_SIZE = 8192
+
+
+def parse_start_tag(doc: bytes, pos: int) -> Tag | None:
+    """Parse the start tag at ``pos``; None when it is not complete in ``doc``."""
+    # Pages repeat their tags; one that ends at its first ">" is remembered by its bytes.
+    gt = doc.find(b">", pos)
+    if gt < 0:
+        return None
+    key = doc[pos : gt + 1]
+    known = _TAG_MEMO.get(key, _MISSING)
+    if known is not _MISSING:
+        return known
+    tag = _parse_start_tag(doc, pos)
+    if tag is not None and tag.length == len(key):
+        if len(_TAG_MEMO) >= _TAG_MEMO_SIZE:
+            _TAG_MEMO.clear()
+        _TAG_MEMO[key] = tag
+    return tag
+
+
+def _parse_start_tag(doc: bytes, pos: int) -> Tag | None:
+    m = _START_TAG.match(doc, pos)
+    if m is None:
+        return None
+    attrs: list[Attribute] = []
+    seen: set[bytes] = set()
+    body_start, body_end = m.span(2)
+    for a in _ATTRIBUTE.finditer(doc, body_start, body_end):
+        if a.group(1) is None:
+            continue
+        name = a.group(1).lower()
+        if name in seen:
+            continue  # the tokenizer keeps the first of duplicated attributes
+        seen.add(name)
+        if a.group(2) is None:
+            attrs.append(Attribute(name, a.end() - pos, a.end() - pos, b"", False))
+            continue
+        vs, ve = a.span(2)
+        quote = doc[vs : vs + 1]
+        if quote in (b'"', b"'"):
+            attrs.append(Attribute(name, vs + 1 - pos, ve - 1 - pos, quote, True))
+        else:
+            attrs.append(Attribute(name, vs - pos, ve - pos, b"", True))
+    self_closing = doc[m.end() - 2 : m.end() - 1] == b"/"
+    return Tag(m.group(1).lower(), m.end() - pos, tuple(attrs), self_closing)
+
+
+_RAW_END = {n: re.compile(rb"</" + _raw_name(n), re.S) for n in RAW_TEXT}
+
+
+def _markup(xhtml: bool) -> re.Pattern[bytes]:
+    other = (
+        rb"|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<!(?!\[CDATA\[|--)[^>]*+>"
+        if xhtml
+        else rb"|<(?:!(?!--)|\?)[^>]*+>"
+    )
+    return re.compile(
+        rb"<!--(?:-?>|.*?--!?>)" + other + rb"|</" + _TAG_NAME + _TAG_BODY + rb">"
+        rb"|</>|</(?=[^A-Za-z>])[^>]*+>",
+        re.S,
+    )
+
+
+_MARKUP = {False: _markup(False), True: _markup(True)}
+COMMENT_END = re.compile(rb"--!?>")
+
+
+def markup_end(doc: bytes, pos: int, endpos: int, xhtml: bool = False) -> int:
+    """End of the comment, bogus comment or end tag at ``pos``; -1 if not complete by endpos."""
+    m = _MARKUP[xhtml].match(doc, pos, endpos)
+    return -1 if m is None else m.end()
+
+
+def raw_end_pattern(name: bytes) -> re.Pattern[bytes]:
+    """Finds the end tag that closes the raw-text element ``name`` (lowercase)."""
+    return _RAW_END[name]
