@@ -1,0 +1,369 @@
+"""``HashStatic``: the WSGI middleware that ties naming, the hash cache, the rewriter and the
+file server together.
+
+Data flows one way: a request under the prefix is answered from disk (``serve=True``) or falls
+through; every other request goes to the wrapped app, and an HTML response comes back through
+the rewriter -- streamed chunk by chunk, or whole when the app already holds it whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+from hashstatic import conditional
+from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex
+from hashstatic.files import FileServer
+from hashstatic.html import HtmlRewriter
+from hashstatic.manifest import check_prefix, load_manifest
+from hashstatic.urls import UrlRewriter, split_url
+
+Environ = dict[str, Any]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_HTML_TYPES = {"text/html": False, "application/xhtml+xml": True}
+_URL_SAFE = "/-._~!$()*+,;=:@"
+
+
+class HashStatic:
+    """Rewrite asset URLs in HTML responses to content-hashed URLs, and serve them."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        root: str | os.PathLike[str] = "static",
+        prefix: str = "/static/",
+        *,
+        # Answer requests under the prefix from root; off when nginx serves them.
+        serve: bool = True,
+        # Hex characters of the MD5 kept in URLs: short enough to read, long enough to be unique.
+        hash_length: int = 12,
+        # Frozen mode for production: hashes from a file, no file system access per page.
+        manifest: str | os.PathLike[str] | None = None,
+        # A hashed URL whose hash is stale gets 404 instead of the current file uncached.
+        strict: bool = False,
+        # Where rewritten URLs point, e.g. a CDN; replaces the origin and prefix.
+        url_base: str | None = None,
+        # Subresource Integrity on rewritten scripts and stylesheets.
+        integrity: bool = False,
+    ) -> None:
+        if not callable(app):
+            raise TypeError("HashStatic(app, ...): app must be a WSGI application (a callable)")
+        self.app = app
+        self.prefix = check_prefix(prefix)
+        if (
+            isinstance(hash_length, bool)
+            or not isinstance(hash_length, int)
+            or not (8 <= hash_length <= 32)
+        ):
+            raise ValueError(f"hash_length={hash_length!r}: use a whole number from 8 to 32")
+        self.hash_length = hash_length
+        self.serve = serve
+        self.strict = strict
+        self.integrity = integrity
+        self.url_base = _check_url_base(url_base)
+        self.root = os.fspath(root)
+        self.index: AssetIndex
+        if manifest is not None:
+            frozen = load_manifest(manifest)
+            if frozen.prefix != self.prefix:
+                raise ValueError(
+                    f"manifest {os.fspath(manifest)!r} was made for prefix {frozen.prefix!r}, "
+                    f"not {self.prefix!r}: pass prefix={frozen.prefix!r} or regenerate it "
+                    f"with `hashstatic manifest --prefix {self.prefix}`"
+                )
+            if frozen.hash_length != hash_length:
+                raise ValueError(
+                    f"manifest {os.fspath(manifest)!r} uses hash_length={frozen.hash_length}, "
+                    f"not {hash_length}: pass hash_length={frozen.hash_length} or regenerate it"
+                )
+            self.index = FrozenIndex(frozen, root=self.root if serve else None)
+            self._manifest_mtime = os.stat(manifest).st_mtime
+            if serve and not os.path.isdir(self.root):
+                raise ValueError(
+                    f"static root {self.root!r} does not exist: create it, pass root= the "
+                    "directory that holds your assets, or serve=False when nginx serves them"
+                )
+        else:
+            self.index = DiskIndex(self.root, hash_length=hash_length, prefix=self.prefix)
+            self._manifest_mtime = 0.0
+        self._files = FileServer(self.index, self.root, strict=strict) if serve else None
+
+    # --- URLs for templates -----------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """The public URL of an asset: hashed when it exists, as given when it does not."""
+        path = path.lstrip("/")
+        asset = self.index.lookup(path, integrity=False)
+        name = asset.hashed if asset is not None else path
+        return (self.url_base or self.prefix) + quote(name, safe=_URL_SAFE)
+
+    # --- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if self._files is not None and path.startswith(self.prefix):
+            responder = self._files.serve(environ, path[len(self.prefix) :])
+            if responder is not None:
+                return responder(environ, start_response)
+        environ["hashstatic.url"] = self.url
+        exchange = _Exchange(self, environ, start_response)
+        exchange.prepare_request()
+        result = self.app(environ, exchange.start_response)
+        return exchange.finish(result)
+
+    def _lookup(self) -> Callable[[str], Asset | None]:
+        # Each distinct file is stat'ed at most once per response.
+        memo: dict[str, Asset | None] = {}
+        index, integrity = self.index, self.integrity
+
+        def lookup(path: str) -> Asset | None:
+            try:
+                return memo[path]
+            except KeyError:
+                found = memo[path] = index.lookup(path, integrity=integrity)
+                return found
+
+        return lookup
+
+    @property
+    def frozen(self) -> bool:
+        return self.index.fingerprint is not None
+
+
+def _check_url_base(url_base: str | None) -> str | None:
+    if url_base is None:
+        return None
+    parts = (
+        split_url(url_base, ("http", "", 80))
+        if "://" in url_base or url_base.startswith("//")
+        else None
+    )
+    if not url_base.endswith("/") or (parts is None and not url_base.startswith("/")):
+        raise ValueError(
+            f"url_base={url_base!r}: use an absolute http(s) URL or a path ending with '/', "
+            "e.g. 'https://cdn.example.com/static/'"
+        )
+    return url_base
+
+
+def _page_url(environ: Environ) -> str:
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = environ.get("SERVER_NAME", "localhost")
+        port = environ.get("SERVER_PORT", "")
+        if port and port != {"http": "80", "https": "443"}.get(scheme):
+            host = f"{host}:{port}"
+    raw_path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    path = quote(raw_path.encode("latin-1", "replace"), safe=_URL_SAFE + "%")
+    return f"{scheme}://{host}{path or '/'}"
+
+
+class _Exchange:
+    """One request/response through the middleware."""
+
+    def __init__(self, owner: HashStatic, environ: Environ, start_response: StartResponse) -> None:
+        self.owner = owner
+        self.environ = environ
+        self.server_start_response = start_response
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.started = False  # the server's start_response has been called
+        self.rewriter: HtmlRewriter | None = None
+        self.client_tags: list[str] = []  # the client's If-None-Match, for our own 304
+        self.translated: dict[str, str] = {}  # app ETag -> the tag we gave the client
+
+    # Request side: conditional headers the app would answer without knowing asset state.
+    def prepare_request(self) -> None:
+        env = self.environ
+        inm = env.get("HTTP_IF_NONE_MATCH")
+        if inm:
+            tags = conditional.split_etags(inm)
+            ours = [t for t in tags if conditional.strip_fingerprint(t) is not None]
+            if ours:
+                self.client_tags = tags
+                fp = self.owner.index.fingerprint
+                keep: list[str] = []
+                for t in tags:
+                    stripped = conditional.strip_fingerprint(t)
+                    if stripped is None:
+                        keep.append(t)
+                    elif fp is not None and stripped[1] == fp[:12]:
+                        keep.append(stripped[0])  # frozen: the app may still answer 304
+                        self.translated[stripped[0]] = t
+                if keep and fp is not None:
+                    env["HTTP_IF_NONE_MATCH"] = ", ".join(keep)
+                else:
+                    del env["HTTP_IF_NONE_MATCH"]
+        if "HTTP_IF_MODIFIED_SINCE" in env and not self._ims_safe(env["HTTP_IF_MODIFIED_SINCE"]):
+            del env["HTTP_IF_MODIFIED_SINCE"]
+
+    def _ims_safe(self, value: str) -> bool:
+        if not self.owner.frozen:
+            return False  # in development pages revalidate by ETag only
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        return when >= int(self.owner._manifest_mtime)
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and self.started:
+            try:
+                raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+            finally:
+                exc_info = None
+        self.status, self.headers = status, list(headers)
+        self.rewriter = self._rewriter_for(status, self.headers)
+        return self.write
+
+    def _rewriter_for(self, status: str, headers: list[tuple[str, str]]) -> HtmlRewriter | None:
+        code = status[:3]
+        if code.startswith("1") or code in ("204", "304"):
+            if code == "304":
+                self._retag_304(headers)
+            return None
+        ctype = encoding = ""
+        for k, v in headers:
+            lk = k.lower()
+            if lk == "content-type":
+                ctype = v.split(";", 1)[0].strip().lower()
+            elif lk == "content-encoding":
+                encoding = v.strip().lower()
+        if ctype not in _HTML_TYPES or encoding not in ("", "identity"):
+            return None
+        owner = self.owner
+        prefix = self.environ.get("SCRIPT_NAME", "").rstrip("/") + owner.prefix
+        urls = UrlRewriter(
+            prefix=prefix,
+            page_url=_page_url(self.environ),
+            lookup=owner._lookup(),
+            url_base=owner.url_base,
+            hash_length=owner.hash_length,
+        )
+        return HtmlRewriter(urls, xhtml=_HTML_TYPES[ctype], integrity=owner.integrity)
+
+    def _retag_304(self, headers: list[tuple[str, str]]) -> None:
+        for i, (k, v) in enumerate(headers):
+            if k.lower() == "etag" and v in self.translated:
+                headers[i] = (k, self.translated[v])
+
+    def _start(self, headers: list[tuple[str, str]]) -> Callable[[bytes], object]:
+        # The server hears from us once, after the app has settled its response, so an
+        # exc_info the app passed while replacing its headers is not the server's business.
+        self.started = True
+        return self.server_start_response(self.status, headers)
+
+    # The legacy write() callable: its bytes go through the rewriter too.
+    def write(self, data: bytes) -> None:
+        if not self.started:
+            self._server_write = self._start(self._streaming_headers())
+        out = self.rewriter.feed(data) if self.rewriter is not None else data
+        if out:
+            self._server_write(out)
+
+    def _streaming_headers(self) -> list[tuple[str, str]]:
+        if self.rewriter is None:
+            return self.headers
+        drop = {"content-length", "last-modified"} if not self.owner.frozen else {"content-length"}
+        headers = [(k, v) for k, v in self.headers if k.lower() not in drop]
+        fp = self.owner.index.fingerprint
+        for i, (k, v) in enumerate(headers):
+            if k.lower() == "etag":
+                if fp is None:
+                    del headers[i]  # development: the ETag needs the body (see finish)
+                else:
+                    headers[i] = (k, conditional.add_fingerprint(v, fp[:12]))
+                break
+        if fp is not None:
+            headers = self._frozen_last_modified(headers)
+        return headers
+
+    def _frozen_last_modified(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        from email.utils import formatdate, parsedate_to_datetime
+
+        for i, (k, v) in enumerate(headers):
+            if k.lower() == "last-modified":
+                try:
+                    app_time = parsedate_to_datetime(v).timestamp()
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    app_time = 0.0
+                if app_time < self.owner._manifest_mtime:
+                    headers[i] = (k, formatdate(self.owner._manifest_mtime, usegmt=True))
+        return headers
+
+    def finish(self, result: Iterable[bytes]) -> Iterable[bytes]:
+        if self.rewriter is None or self.environ.get("REQUEST_METHOD") == "HEAD":
+            if self.rewriter is not None and not self.started:
+                self.headers = self._streaming_headers()
+            if not self.started:
+                self._start(self.headers)
+            return result
+        has_etag = any(k.lower() == "etag" for k, _ in self.headers)
+        whole = isinstance(result, list | tuple) or (has_etag and not self.owner.frozen)
+        if self.started or not whole:
+            if not self.started:
+                self._server_write = self._start(self._streaming_headers())
+            return _Rewritten(result, self.rewriter)
+        return self._whole(result, has_etag)
+
+    def _whole(self, result: Iterable[bytes], has_etag: bool) -> Iterable[bytes]:
+        rewriter = self.rewriter
+        assert rewriter is not None
+        try:
+            body = b"".join(rewriter.feed(chunk) for chunk in result) + rewriter.close()
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        headers = self._streaming_headers()
+        if has_etag and not self.owner.frozen:
+            fp = conditional.fingerprint((a.path, a.digest) for a in rewriter.assets.values())
+            app_etag = next(v for k, v in self.headers if k.lower() == "etag")
+            etag = conditional.add_fingerprint(app_etag, fp)
+            headers.append(("ETag", etag))
+            if self.client_tags and conditional.weak_match(self.client_tags, etag):
+                self.status = "304 Not Modified"
+                keep = {"etag", "cache-control", "vary", "expires", "date", "content-location"}
+                self._start([(k, v) for k, v in headers if k.lower() in keep])
+                return []
+        headers.append(("Content-Length", str(len(body))))
+        self._start(headers)
+        return [body]
+
+
+class _Rewritten:
+    """The app's body, rewritten as it streams; ``close()`` reaches the app's iterable once."""
+
+    def __init__(self, result: Iterable[bytes], rewriter: HtmlRewriter) -> None:
+        self.result = result
+        self.rewriter = rewriter
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        rewriter = self.rewriter
+        for chunk in self.result:
+            out = rewriter.feed(chunk)
+            if out:
+                yield out
+        tail = rewriter.close()
+        if tail:
+            yield tail
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from webob import Request, Response
+
+from hashstatic import HashStatic
+from hashstatic.manifest import build_manifest, write_manifest
+
+FILES = {
+    "css/site.css": b"body { color: red }\n",
+    "js/app.js": b"console.log(1)\n",
+    "img/logo.png": b"\x89PNG fake",
+}
+PAGE = (
+    b'<!doctype html><link rel="stylesheet" href="/static/css/site.css">'
+    b'<script src="/static/js/app.js"></script><!-- /static/js/app.js -->'
+    b'<img src="/static/img/logo.png" alt="">'
+)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()[:12]
+
+
+def hashed_page(files: dict[str, bytes] = FILES) -> bytes:
+    return (
+        PAGE.replace(b"site.css", f"site.{md5(files['css/site.css'])}.css".encode())
+        .replace(b'app.js"', f'app.{md5(files["js/app.js"])}.js"'.encode())
+        .replace(b"logo.png", f"logo.{md5(files['img/logo.png'])}.png".encode())
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    static = tmp_path / "static"
+    for name, data in FILES.items():
+        (static / name).parent.mkdir(parents=True, exist_ok=True)
+        (static / name).write_bytes(data)
+    return static
+
+
+@pytest.fixture(params=["dev", "manifest"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def wrap(app: Any, root: Path, mode: str, **kw: Any) -> HashStatic:
+    if mode == "manifest":
+        path = root.parent / "manifest.json"
+        write_manifest(build_manifest(root, prefix=kw.get("prefix", "/static/")), path)
+        return HashStatic(app, root, manifest=path, **kw)
+    return HashStatic(app, root, **kw)
+
+
+def html_app(
+    body: bytes = PAGE, content_type: str = "text/html", headers: dict[str, str] | None = None
+) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", content_type), *(headers or {}).items()])
+        return [body]
+
+    return app
+
+
+class Streamed:
+    """An app body that is not a list, and counts close() calls."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_html_response_is_rewritten(root: Path, mode: str) -> None:
+    res = Request.blank("/").get_response(wrap(html_app(), root, mode))
+    assert res.status_int == 200
+    assert res.body == hashed_page()
+    assert res.headers["Content-Length"] == str(len(res.body))
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        pytest.param("text/html; charset=utf-8", id="html-charset"),
+        pytest.param("TEXT/HTML", id="uppercase"),
+        pytest.param("application/xhtml+xml", id="xhtml"),
+    ],
+)
+def test_html_types_are_rewritten(root: Path, mode: str, ctype: str) -> None:
+    res = Request.blank("/").get_response(wrap(html_app(content_type=ctype), root, mode))
+    assert res.body == hashed_page()
+
+
+@pytest.mark.parametrize(
+    ("ctype", "headers"),
+    [
+        pytest.param("application/json", {}, id="json"),
+        pytest.param("text/plain", {}, id="text"),
+        pytest.param("text/html", {"Content-Encoding": "gzip"}, id="compressed"),
+    ],
+)
+def test_other_responses_pass_untouched(
+    root: Path, mode: str, ctype: str, headers: dict[str, str]
+) -> None:
+    app = html_app(content_type=ctype, headers=headers)
+    res = Request.blank("/").get_response(wrap(app, root, mode))
+    assert res.body == PAGE
+
+
+def test_streamed_body_is_rewritten_without_content_length(root: Path, mode: str) -> None:
+    body = Streamed([PAGE[i : i + 7] for i in range(0, len(PAGE), 7)])
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response(
+            "200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(PAGE)))]
+        )
+        return body
+
+    res = Request.blank("/").get_response(wrap(app, root, mode))
+    assert res.body == hashed_page()
+    assert "Content-Length" not in res.headers or res.headers["Content-Length"] == str(
+        len(res.body)
+    )
+    assert body.closed == 1
+
+
+def test_close_is_called_once_when_body_is_read_whole(root: Path) -> None:
+    body = Streamed([PAGE])
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html"), ("ETag", '"v1"')])
+        return body
+
+    res = Request.blank("/").get_response(HashStatic(app, root))  # dev + ETag: read whole
+    assert res.body == hashed_page()
+    assert body.closed == 1
+
+
+def test_close_is_called_once_for_untouched_bodies(root: Path) -> None:
+    body = Streamed([b"{}"])
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return body
+
+    res = Request.blank("/").get_response(HashStatic(app, root))
+    assert res.body == b"{}"
+    assert body.closed == 1
+
+
+def test_write_callable_output_is_rewritten(root: Path, mode: str) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html")])
+        write(PAGE[:40])
+        write(PAGE[40:90])
+        return [PAGE[90:]]
+
+    res = Request.blank("/").get_response(wrap(app, root, mode))
+    assert res.body == hashed_page()
+
+
+def test_error_page_after_exc_info_is_rewritten(root: Path) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            import sys
+
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/html")], sys.exc_info()
+            )
+        return [PAGE]
+
+    res = Request.blank("/").get_response(HashStatic(app, root))
+    assert res.status_int == 500
+    assert res.body == hashed_page()
+
+
+def test_exc_info_after_body_started_reraises(root: Path) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html")])
+        write(b"<p>")
+        try:
+            raise RuntimeError("late")
+        except RuntimeError:
+            import sys
+
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/html")], sys.exc_info()
+            )
+        return []
+
+    with pytest.raises(RuntimeError, match="late"):
+        Request.blank("/").get_response(HashStatic(app, root))
+
+
+def test_head_sends_no_stale_content_length(root: Path, mode: str) -> None:
+    app = html_app(headers={"Content-Length": str(len(PAGE))})
+    res = Request.blank("/", method="HEAD").get_response(wrap(app, root, mode))
+    assert res.status_int == 200
+    assert "Content-Length" not in res.headers
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+def test_bodiless_statuses_pass(root: Path, status: str) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response(status, [("Content-Type", "text/html")])
+        return []
+
+    res = Request.blank("/").get_response(HashStatic(app, root))
+    assert res.status == status and res.body == b""
+
+
+def test_environ_url_and_url_method(root: Path, mode: str) -> None:
+    seen: dict[str, str] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen["url"] = environ["hashstatic.url"]("js/app.js")
+        seen["missing"] = environ["hashstatic.url"]("js/none.js")
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    mw = wrap(app, root, mode)
+    Request.blank("/").get_response(mw)
+    assert seen["url"] == f"/static/js/app.{md5(FILES['js/app.js'])}.js"
+    assert seen["missing"] == "/static/js/none.js"
+    assert mw.url("/js/app.js") == seen["url"]
+
+
+def test_url_base_and_integrity(root: Path, mode: str) -> None:
+    app = html_app(b'<script src="/static/js/app.js"></script>')
+    mw = wrap(app, root, mode, url_base="https://cdn.example.com/s/", integrity=True)
+    res = Request.blank("/").get_response(mw)
+    import base64
+
+    sri = "sha384-" + base64.b64encode(hashlib.sha384(FILES["js/app.js"]).digest()).decode()
+    h = md5(FILES["js/app.js"])
+    assert (
+        res.body
+        == (
+            f'<script src="https://cdn.example.com/s/js/app.{h}.js" integrity="{sri}" '
+            'crossorigin="anonymous"></script>'
+        ).encode()
+    )
+
+
+def test_stacked_layers_rewrite_each_prefix_once(tmp_path: Path, root: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.jpg").write_bytes(b"jpeg")
+    page = b'<img src="/media/a.jpg"><img src="/static/img/logo.png">'
+    inner = HashStatic(html_app(page), root)
+    twice = HashStatic(HashStatic(inner, media, "/media/"), root)
+    res = Request.blank("/").get_response(twice)
+    assert (
+        res.body
+        == (
+            f'<img src="/media/a.{md5(b"jpeg")}.jpg">'
+            f'<img src="/static/img/logo.{md5(FILES["img/logo.png"])}.png">'
+        ).encode()
+    )
+
+
+def test_changed_asset_changes_page(root: Path) -> None:
+    mw = HashStatic(html_app(), root)
+    first = Request.blank("/").get_response(mw).body
+    (root / "css/site.css").write_bytes(b"body { color: blue }\n")
+    os.utime(root / "css/site.css", ns=(1, 2_000_000_000))
+    second = Request.blank("/").get_response(mw).body
+    assert first != second
+    assert second == hashed_page({**FILES, "css/site.css": b"body { color: blue }\n"})
+
+
+def etag_app(etag: str = '"v1"') -> Any:
+    """A page app that answers conditional requests itself, as WebOb apps do."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        res = Response(body=PAGE, content_type="text/html", conditional_response=True)
+        res.etag = etag.strip('"')
+        return res(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+def test_page_cached_before_asset_change_is_not_304(root: Path, mode: str) -> None:
+    mw = wrap(etag_app(), root, mode)
+    first = Request.blank("/").get_response(mw)
+    etag = first.headers["ETag"]
+    assert etag != '"v1"' and "-hs" in etag
+    again = Request.blank("/", headers={"If-None-Match": etag}).get_response(mw)
+    assert again.status_int == 304 and again.body == b""
+    assert again.headers["ETag"] == etag
+    if mode == "dev":
+        (root / "css/site.css").write_bytes(b"body { color: green }\n")
+        after = Request.blank("/", headers={"If-None-Match": etag}).get_response(mw)
+        assert after.status_int == 200
+        assert after.headers["ETag"] != etag
+        assert after.body == hashed_page({**FILES, "css/site.css": b"body { color: green }\n"})
+
+
+def test_tag_from_an_older_manifest_is_never_304(root: Path) -> None:
+    mw = wrap(etag_app(), root, "manifest")
+    stale = '"v1-hs000000000000"'
+    res = Request.blank("/", headers={"If-None-Match": stale}).get_response(mw)
+    assert res.status_int == 200 and res.body == hashed_page()
+
+
+def test_app_etag_without_our_fingerprint_passes_to_app(root: Path) -> None:
+    res = Request.blank("/", headers={"If-None-Match": '"v1"'}).get_response(
+        HashStatic(etag_app(), root)
+    )
+    assert res.status_int == 304  # the app's own decision: it never saw a rewritten page
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"prefix": "static"}, "prefix", id="prefix-no-slash"),
+        pytest.param({"hash_length": 4}, "8 to 32", id="hash-too-short"),
+        pytest.param({"hash_length": True}, "8 to 32", id="hash-bool"),
+        pytest.param({"url_base": "cdn.example.com"}, "url_base", id="url-base"),
+    ],
+)
+def test_construction_errors_name_the_fix(root: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        HashStatic(html_app(), root, **kwargs)
+
+
+def test_missing_root_names_the_directory(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nowhere"):
+        HashStatic(html_app(), tmp_path / "nowhere")
+
+
+def test_unreadable_manifest_names_the_file(root: Path) -> None:
+    bad = root.parent / "manifest.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json"):
+        HashStatic(html_app(), root, manifest=bad)
+
+
+def test_manifest_prefix_mismatch(root: Path) -> None:
+    path = root.parent / "manifest.json"
+    write_manifest(build_manifest(root, prefix="/assets/"), path)
+    with pytest.raises(ValueError, match="/assets/"):
+        HashStatic(html_app(), root, manifest=path)
+
+
+def test_page_under_mount_point_uses_script_name(root: Path, mode: str) -> None:
+    page = b'<link href="/app/static/css/site.css"><link href="static/css/site.css">'
+    req = Request.blank("/", base_url="http://localhost/app")
+    res = req.get_response(wrap(html_app(page), root, mode))
+    h = md5(FILES["css/site.css"])
+    expected = f'<link href="/app/static/css/site.{h}.css"><link href="static/css/site.{h}.css">'
+    assert res.body == expected.encode()
