@@ -1,0 +1,230 @@
+"""The ``hashstatic`` command (also ``python -m hashstatic``).
+
+``serve`` runs an app, or a directory as a website, behind :class:`~hashstatic.HashStatic` on
+waitress; ``manifest`` writes the JSON manifest that freezes the hashes for production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import TextIO, cast
+from wsgiref.types import WSGIApplication
+
+import waitress
+
+from hashstatic.manifest import build_manifest, check_prefix, dumps_manifest, write_manifest
+from hashstatic.middleware import HashStatic
+from hashstatic.site import Site
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        # 2: the command line is wrong (as argparse); 1: the command could not do its job.
+        self.code = code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error argparse already printed
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        return cast(int, args.run(args))
+    except CommandError as error:
+        print(f"hashstatic {args.command}: error: {error}", file=sys.stderr)
+        return error.code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashstatic",
+        description="Content-hashed static URLs for WSGI applications.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run an app, or a directory as a website, with hashed asset URLs",
+        description="Run MODULE:APP behind HashStatic on waitress; with no app, serve the "
+        "directory --root as a website whose HTML pages have their asset URLs hashed.",
+    )
+    serve.add_argument(
+        "app", nargs="?", metavar="MODULE:APP", help="the WSGI application, e.g. mysite.wsgi:app"
+    )
+    serve.add_argument("--root", required=True, metavar="DIR", help="the static files directory")
+    serve.add_argument(
+        "--prefix",
+        metavar="P",
+        help="URL prefix of the static files (default: /static/ with an app, / without)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on, 0 for any free one (%(default)s)"
+    )
+    serve.set_defaults(run=_serve)
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="write the JSON manifest of hashed names",
+        description="Hash every file under --root and write the manifest that "
+        "HashStatic(manifest=FILE) reads.",
+    )
+    manifest.add_argument("--root", required=True, metavar="DIR", help="the static files directory")
+    manifest.add_argument(
+        "--prefix", default="/static/", metavar="P", help="URL prefix (%(default)s)"
+    )
+    manifest.add_argument(
+        "--hash-length",
+        type=int,
+        default=12,
+        metavar="N",
+        help="hex characters of the hash kept in URLs, 8 to 32 (%(default)s)",
+    )
+    manifest.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write it (default: standard output)"
+    )
+    manifest.set_defaults(run=_manifest)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    root = _directory(args.root)
+    app: WSGIApplication
+    if args.app is None:
+        app, prefix = Site(root), args.prefix or "/"
+    else:
+        app, prefix = load_app(args.app), args.prefix or "/static/"
+    try:
+        application = HashStatic(app, root=root, prefix=prefix)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    try:
+        server = waitress.create_server(application, host=args.host, port=args.port)
+    except OSError as error:
+        raise CommandError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
+            "choose another --port or --host",
+            code=1,
+        ) from None
+    what = args.app or f"{root} as a website"
+    listen = getattr(server, "effective_listen", None) or [
+        (server.effective_host, server.effective_port)
+    ]
+    for host, port in listen:
+        print(f"hashstatic: serving {what} on {_url(host, port)}", flush=True)
+    # SIGTERM (docker stop, systemd, a test harness) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    finally:
+        server.close()
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def load_app(spec: str) -> WSGIApplication:
+    """Import ``MODULE:APP`` (``APP`` may be dotted) with the current directory importable."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise CommandError(f"{spec!r} is not MODULE:APP; write it like mysite.wsgi:application")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not (module_name + ".").startswith(error.name + "."):
+            raise  # the module exists but one of its own imports failed: show the traceback
+        raise CommandError(
+            f"no module named {module_name!r} in {os.getcwd()} or on sys.path; "
+            "run from the directory that contains it, or correct MODULE"
+        ) from None
+    app: object = module
+    for name in attribute.split("."):
+        try:
+            app = getattr(app, name)
+        except AttributeError:
+            raise CommandError(
+                f"module {module_name!r} has no attribute {attribute!r}; "
+                "correct APP to the name of the WSGI application"
+            ) from None
+    if not callable(app):
+        raise CommandError(
+            f"{spec} is not a WSGI application: a {type(app).__name__} is not callable"
+        )
+    return cast(WSGIApplication, app)
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    root = _directory(args.root)
+    try:
+        prefix = check_prefix(args.prefix)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    if not 8 <= args.hash_length <= 32:
+        raise CommandError(f"--hash-length {args.hash_length}: give a number from 8 to 32")
+    progress = Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        manifest = build_manifest(
+            root, prefix=prefix, hash_length=args.hash_length, progress=progress
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+    if args.output is None:
+        text = dumps_manifest(manifest)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    try:
+        write_manifest(manifest, args.output)
+    except OSError as error:
+        raise CommandError(f"cannot write {args.output}: {error.strerror or error}", 1) from None
+    return 0
+
+
+def _directory(path: str) -> str:
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        raise CommandError(f"--root {path} {what}; give the directory of your static files")
+    return path
+
+
+class Progress:
+    """A one-line progress bar, redrawn in place, at most ten times a second."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.drawn = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.drawn < 0.1:
+            return
+        self.drawn = now
+        filled = self.width * done // total if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\rhashing [{bar}] {done}/{total} files")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()

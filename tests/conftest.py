@@ -1,0 +1,69 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_LISTENING = re.compile(r" on (http://\S+/)$")
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def hashstatic_server() -> Iterator[Callable[..., str]]:
+    """Start ``python -m hashstatic serve ARGS --port 0`` and return its base URL.
+
+    Servers are stopped with SIGTERM at teardown, and must exit with status 0.
+    """
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, cwd: str | os.PathLike[str] = REPO_ROOT, timeout: float = 20) -> str:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "hashstatic", "serve", *args, "--port", "0"]
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.1)
+            if not ready:
+                continue
+            line = process.stdout.readline()
+            if not line:
+                break  # the server exited
+            found = _LISTENING.search(line.rstrip("\n"))
+            if found:
+                return found.group(1)
+        process.kill()
+        _, err = process.communicate()
+        processes.remove(process)
+        pytest.fail(f"{' '.join(command)} did not start:\n{err}")
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, err
