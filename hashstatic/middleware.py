@@ -19,7 +19,7 @@ from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex
 from hashstatic.files import FileServer
 from hashstatic.html import HtmlRewriter
 from hashstatic.manifest import check_prefix, load_manifest
-from hashstatic.urls import UrlRewriter, split_url
+from hashstatic.urls import Memo, UrlRewriter, split_url
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -92,6 +92,8 @@ class HashStatic:
         else:
             self.index = DiskIndex(self.root, hash_length=hash_length, prefix=self.prefix)
             self._manifest_mtime = 0.0
+        # How each URL text resolves, shared by all responses (bounded in urls).
+        self._url_memo: Memo = {}
         self._files = FileServer(self.index, self.root, strict=strict) if serve else None
 
     # --- URLs for templates -----------------------------------------------------------------
@@ -250,6 +252,7 @@ class _Exchange:
             lookup=owner._lookup(),
             url_base=owner.url_base,
             hash_length=owner.hash_length,
+            memo=owner._url_memo,
         )
         return HtmlRewriter(urls, xhtml=_HTML_TYPES[ctype], integrity=owner.integrity)
 

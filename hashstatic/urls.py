@@ -29,8 +29,8 @@ from hashstatic.naming import is_html, unhashed_candidates
 Lookup = Callable[[str], Asset | None]
 Origin = tuple[str, str, int]
 # What a URL's text says, independent of the files: (path under root, where the hash goes,
-# where the URL's path starts and ends in the raw bytes).
-_Located = tuple[str, int, int, int]
+# where the URL's path starts and ends in the raw bytes, the files it may be a hashed name of).
+_Located = tuple[str, int, int, int, tuple[str, ...]]
 Memo = dict[tuple[bytes, bool, object], "_Located | None"]
 _MEMO_SIZE = 8192
 
@@ -254,8 +254,8 @@ class UrlRewriter:
         found = self._located(raw, base, refs)
         if found is None:
             return None
-        relpath, insert_at, head_end, tail_start = found
-        if any(self.lookup(c) is not None for c in unhashed_candidates(relpath, self.hash_length)):
+        relpath, insert_at, head_end, tail_start, unhashed = found
+        if unhashed and any(self.lookup(c) is not None for c in unhashed):
             return None  # already hashed: rewriting is idempotent
         asset = self.lookup(relpath)
         if asset is None:
@@ -293,7 +293,8 @@ class UrlRewriter:
             (i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url)
         )
         insert = _insertion_point(text, text.rfind("/", lead, path_end) + 1, path_end)
-        return relpath, starts[insert], starts[lead], starts[path_end]
+        unhashed = tuple(unhashed_candidates(relpath, self.hash_length))
+        return relpath, starts[insert], starts[lead], starts[path_end], unhashed
 
 
 def _insertion_point(text: str, seg_start: int, seg_end: int) -> int:
