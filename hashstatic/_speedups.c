@@ -1,0 +1,461 @@
+/*
+ * hashstatic._speedups: the C implementation of hashstatic.tokenizer.advance.
+ *
+ * advance(doc, pos, endpos, xhtml=False) -> int returns exactly what
+ * hashstatic.tokenizer.advance_py returns: it consumes whole constructs from pos
+ * (the data state) and stops in front of the first one that does not end by
+ * endpos, in front of every "<base" and "<plaintext" start tag, or at endpos.
+ * The regular expression in tokenizer.py is the reference grammar; the comments
+ * below name the alternative each piece of code follows.
+ *
+ * Text is skipped with memchr to the next "<" (on x86-64, where SSE2 is part of
+ * the baseline, after a look at the next 16 bytes: the text between two tags is
+ * usually short; define HASHSTATIC_NO_SIMD to leave that out).  Tags are walked
+ * attribute by attribute in short byte loops, which measured faster on real
+ * pages than classifying their bytes with SIMD: the branches of a page's
+ * repetitive markup are well predicted.
+ *
+ * Every read is bounded by endpos (itself clamped to the buffer), never by the
+ * content of the document.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(HASHSTATIC_NO_SIMD)
+#include <emmintrin.h>
+#define USE_SSE2 1
+#endif
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
+/* Character classes of the tag grammar. */
+#define C_WS 1    /* \t \n \f \r and space */
+#define C_SLASH 2 /* / */
+#define C_GT 4    /* > */
+#define C_EQ 8    /* = */
+
+static const unsigned char CLS[256] = {
+    ['\t'] = C_WS, ['\n'] = C_WS, ['\f'] = C_WS, ['\r'] = C_WS, [' '] = C_WS,
+    ['/'] = C_SLASH, ['>'] = C_GT, ['='] = C_EQ,
+};
+
+/* _TAG_NAME runs to whitespace, "/" or ">"; _ATTR_NAME also stops at "=" (after
+ * its first character); an unquoted _ATTR_VALUE runs to whitespace or ">". */
+#define NAME_STOP (C_WS | C_SLASH | C_GT)
+#define ATTR_NAME_STOP (C_WS | C_SLASH | C_GT | C_EQ)
+#define UNQUOTED_STOP (C_WS | C_GT)
+
+/* Releasing the GIL costs more than scanning a short range. */
+#define NOGIL_MIN_LENGTH ((Py_ssize_t)1 << 16)
+
+/* The first index in [i, end) holding c, or end (also when i >= end). */
+static inline Py_ssize_t
+find_byte(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, unsigned char c)
+{
+#ifdef USE_SSE2
+    /* The run is often short (the text between two tags): look at 16 bytes
+     * before paying for a call. */
+    if (end - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8((char)c)));
+        if (m != 0) {
+            return i + __builtin_ctz(m);
+        }
+        i += 16;
+    }
+#endif
+    if (i >= end) {
+        return end;
+    }
+    const unsigned char *q = memchr(s + i, c, (size_t)(end - i));
+    return q == NULL ? end : q - s;
+}
+
+static inline int
+in_class(unsigned char c, unsigned char classes)
+{
+    return (CLS[c] & classes) != 0;
+}
+
+/* The first index in [i, end) whose class is in stop, or end. */
+static inline Py_ssize_t
+skip_to(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, unsigned char stop)
+{
+    while (i < end && !in_class(s[i], stop)) {
+        i++;
+    }
+    return i;
+}
+
+/* The first index in [i, end) whose class is not in skip, or end. */
+static inline Py_ssize_t
+skip_over(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, unsigned char skip)
+{
+    while (i < end && in_class(s[i], skip)) {
+        i++;
+    }
+    return i;
+}
+
+static inline int
+is_alpha(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+/* Does s[0:len] spell name (lowercase ASCII letters), ignoring ASCII case? */
+static inline int
+equals_ci(const unsigned char *s, const char *name, Py_ssize_t len)
+{
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if ((s[k] | 0x20) != (unsigned char)name[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The start tags advance() does not step over as ordinary tags: the raw-text
+ * elements (tokenizer.RAW_TEXT), then those it stops in front of. */
+typedef struct {
+    const char *name;
+    Py_ssize_t len;
+} Name;
+
+static const Name SPECIAL[] = {
+    {"script", 6}, {"style", 5}, {"textarea", 8}, {"title", 5}, {"xmp", 3},
+    {"iframe", 6}, {"noembed", 7}, {"noframes", 8}, {"base", 4}, {"plaintext", 9},
+};
+#define N_RAW 8
+#define N_SPECIAL ((int)(sizeof(SPECIAL) / sizeof(SPECIAL[0])))
+
+/* Bit n of MAY_BE_SPECIAL[c] is set when a name of SPECIAL has n letters and
+ * starts with c (any case): a quick test that rejects nearly every tag. */
+#define LEN_BIT(n) (1u << (n))
+static const unsigned short MAY_BE_SPECIAL[256] = {
+    ['b'] = LEN_BIT(4), ['B'] = LEN_BIT(4),
+    ['i'] = LEN_BIT(6), ['I'] = LEN_BIT(6),
+    ['n'] = LEN_BIT(7) | LEN_BIT(8), ['N'] = LEN_BIT(7) | LEN_BIT(8),
+    ['p'] = LEN_BIT(9), ['P'] = LEN_BIT(9),
+    ['s'] = LEN_BIT(5) | LEN_BIT(6), ['S'] = LEN_BIT(5) | LEN_BIT(6),
+    ['t'] = LEN_BIT(5) | LEN_BIT(8), ['T'] = LEN_BIT(5) | LEN_BIT(8),
+    ['x'] = LEN_BIT(3), ['X'] = LEN_BIT(3),
+};
+
+/* Index in SPECIAL of the tag name s[0:len] (any case), or -1. */
+static inline int
+special_name(const unsigned char *s, Py_ssize_t len)
+{
+    if (LIKELY(len > 9 || !((MAY_BE_SPECIAL[s[0]] >> len) & 1))) {
+        return -1;
+    }
+    for (int k = 0; k < N_SPECIAL; k++) {
+        if (SPECIAL[k].len == len && equals_ci(s, SPECIAL[k].name, len)) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* --- tags ----------------------------------------------------------------------------- */
+
+/* _TAG_BODY ">": from a position between attributes (just after the tag name,
+ * say), the index of the ">" that closes the tag, or -1 when the tag does not
+ * end before end. */
+static inline Py_ssize_t
+tag_close(const unsigned char *s, Py_ssize_t i, Py_ssize_t end)
+{
+    for (;;) {
+        i = skip_over(s, i, end, C_WS | C_SLASH); /* [WS/]++ */
+        if (i >= end) {
+            return -1;
+        }
+        if (s[i] == '>') {
+            return i;
+        }
+        /* _ATTR_NAME: any first character but whitespace, "/" and ">" (so "="
+         * too), then up to whitespace, "/", ">" or "=". */
+        i = skip_to(s, i + 1, end, ATTR_NAME_STOP);
+        /* (?:[WS]*+ "=" [WS]*+ _ATTR_VALUE?+)?+ */
+        Py_ssize_t j = skip_over(s, i, end, C_WS);
+        if (j >= end || s[j] != '=') {
+            i = j; /* no value */
+            continue;
+        }
+        j = skip_over(s, j + 1, end, C_WS);
+        if (j >= end) {
+            return -1;
+        }
+        unsigned char c = s[j];
+        if (c == '"' || c == '\'') {
+            /* A quoted value that is not closed runs to end: the tag cannot end. */
+            i = find_byte(s, j + 1, end, c);
+            if (i >= end) {
+                return -1;
+            }
+            i++;
+        }
+        else {
+            i = skip_to(s, j, end, UNQUOTED_STOP); /* none when c is ">" */
+        }
+    }
+}
+
+/* --- the rarer constructs --------------------------------------------------------------- */
+
+/* The "<" of the first "</name" followed by whitespace, "/" or ">" at or after
+ * i, all of it before end; -1 if there is none.  name is lowercase. */
+static Py_ssize_t
+raw_text_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const char *name,
+             Py_ssize_t len)
+{
+    Py_ssize_t stop = end - len - 2; /* a "<" at k needs k + 2 + len < end */
+    for (;;) {
+        Py_ssize_t k = find_byte(s, i, stop, '<');
+        if (k >= stop) {
+            return -1;
+        }
+        if (s[k + 1] == '/' && equals_ci(s + k + 2, name, len) &&
+            (CLS[s[k + 2 + len]] & NAME_STOP)) {
+            return k;
+        }
+        i = k + 1;
+    }
+}
+
+/* Index just after the first "-->" or "--!>" at or after i, or -1. */
+static Py_ssize_t
+comment_close(const unsigned char *s, Py_ssize_t i, Py_ssize_t end)
+{
+    for (;;) {
+        Py_ssize_t k = find_byte(s, i, end - 2, '-'); /* so that k + 2 < end */
+        if (k >= end - 2) {
+            return -1;
+        }
+        if (s[k + 1] == '-') {
+            if (s[k + 2] == '>') {
+                return k + 3;
+            }
+            if (s[k + 2] == '!' && k + 3 < end && s[k + 3] == '>') {
+                return k + 4;
+            }
+        }
+        i = k + 1;
+    }
+}
+
+/* Index just after the first occurrence of the terminator t (of len bytes) at
+ * or after i, or -1. */
+static Py_ssize_t
+find_close(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const char *t,
+           Py_ssize_t len)
+{
+    for (;;) {
+        Py_ssize_t k = find_byte(s, i, end - len + 1, (unsigned char)t[0]);
+        if (k >= end - len + 1) { /* k + len <= end */
+            return -1;
+        }
+        if (memcmp(s + k, t, (size_t)len) == 0) {
+            return k + len;
+        }
+        i = k + 1;
+    }
+}
+
+/* Index just after the first ">" at or after i, or -1. */
+static inline Py_ssize_t
+after_gt(const unsigned char *s, Py_ssize_t i, Py_ssize_t end)
+{
+    i = find_byte(s, i, end, '>');
+    return i >= end ? -1 : i + 1;
+}
+
+/* The end of the construct at p that is not a tag: s[p] is "<", s[p + 1] is
+ * neither a letter nor "/" followed by a letter, and p + 1 < end.  Returns -1
+ * when it does not end before end. */
+static Py_ssize_t
+other_construct(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
+{
+    unsigned char c = s[p + 1];
+    if (c == '/') {
+        if (end - p < 3) {
+            return -1;
+        }
+        /* "</>" and the bogus comment "</(?=[^A-Za-z>])[^>]*+>" */
+        return after_gt(s, p + 2, end);
+    }
+    if (c == '!') {
+        if (end - p >= 4 && s[p + 2] == '-' && s[p + 3] == '-') {
+            /* "<!--(?:-?>|.*?--!?>)" */
+            Py_ssize_t i = p + 4;
+            if (i < end && s[i] == '>') {
+                return i + 1;
+            }
+            if (end - i >= 2 && s[i] == '-' && s[i + 1] == '>') {
+                return i + 2;
+            }
+            return comment_close(s, i, end);
+        }
+        if (xhtml && end - p >= 9 && memcmp(s + p, "<![CDATA[", 9) == 0) {
+            return find_close(s, p + 9, end, "]]>", 3);
+        }
+        /* A bogus comment.  (A prefix of "<!--" or "<![CDATA[" cut short by
+         * end holds no ">", so the search fails as the regex does.) */
+        return after_gt(s, p + 2, end);
+    }
+    if (c == '?') {
+        return xhtml ? find_close(s, p + 2, end, "?>", 2) : after_gt(s, p + 2, end);
+    }
+    return p + 1; /* "<(?=[^A-Za-z!?/])": a "<" that opens nothing is text */
+}
+
+/* --- advance ----------------------------------------------------------------------------- */
+
+static Py_ssize_t
+advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
+{
+    while (p < end) {
+        if (s[p] != '<') {
+            p = find_byte(s, p, end, '<'); /* [^<]++ */
+        }
+        if (end - p < 2) {
+            return p; /* endpos, or a "<" with nothing after it before endpos */
+        }
+        Py_ssize_t next;
+        unsigned char c = s[p + 1];
+        if (LIKELY(is_alpha(c))) {
+            /* The raw-text elements, then other start tags. */
+            Py_ssize_t i = skip_to(s, p + 2, end, NAME_STOP);
+            if (i >= end) {
+                return p;
+            }
+            int k = special_name(s + p + 1, i - p - 1);
+            if (UNLIKELY(k >= N_RAW)) {
+                return p; /* <base or <plaintext */
+            }
+            Py_ssize_t gt = tag_close(s, i, end);
+            if (gt < 0) {
+                return p;
+            }
+            next = gt + 1;
+            if (UNLIKELY(k >= 0) && !(xhtml && s[gt - 1] == '/')) {
+                /* ">.*?": the raw text, up to the end tag the next round consumes
+                 * (unless, in XHTML, the element closed itself). */
+                next = raw_text_end(s, next, end, SPECIAL[k].name, SPECIAL[k].len);
+            }
+        }
+        else if (c == '/' && end - p >= 3 && is_alpha(s[p + 2])) {
+            /* "</" _TAG_NAME _TAG_BODY ">" */
+            Py_ssize_t gt = tag_close(s, skip_to(s, p + 3, end, NAME_STOP), end);
+            next = gt < 0 ? -1 : gt + 1;
+        }
+        else {
+            next = other_construct(s, p, end, xhtml);
+        }
+        if (next < 0) {
+            return p;
+        }
+        p = next;
+    }
+    return p;
+}
+
+PyDoc_STRVAR(advance_doc,
+"advance(doc, pos, endpos, xhtml=False) -> int\n"
+"\n"
+"Consume whole constructs of doc from pos (data state); stop before endpos.\n"
+"\n"
+"Returns the start of the first construct that does not end by endpos, of the\n"
+"first <base or <plaintext start tag, or endpos when everything up to it is text\n"
+"or complete constructs. doc is any contiguous bytes-like object; pos and endpos\n"
+"are clamped to [0, len(doc)] as re.Pattern.match does (so a negative one means\n"
+"0), and when endpos is before pos, pos is returned. The same result as\n"
+"hashstatic.tokenizer.advance_py for every input.");
+
+static PyObject *
+speedups_advance(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"doc", "pos", "endpos", "xhtml", NULL};
+    Py_buffer view;
+    Py_ssize_t pos, endpos;
+    int xhtml = 0;
+
+    (void)module;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*nn|p:advance", kwlist, &view, &pos,
+                                     &endpos, &xhtml)) {
+        return NULL;
+    }
+    Py_ssize_t len = view.len;
+    if (pos < 0) {
+        pos = 0;
+    }
+    else if (pos > len) {
+        pos = len;
+    }
+    if (endpos < 0) {
+        endpos = 0;
+    }
+    else if (endpos > len) {
+        endpos = len;
+    }
+    /* When endpos is before pos, advance_impl returns pos at once, as advance_py
+     * does (its regular expression matches the empty string there). */
+    const unsigned char *s = (const unsigned char *)view.buf;
+    Py_ssize_t result;
+    if (endpos - pos >= NOGIL_MIN_LENGTH) {
+        /* The exported buffer cannot be resized meanwhile, and every read is
+         * bounded by endpos whatever the bytes are. */
+        Py_BEGIN_ALLOW_THREADS
+        result = advance_impl(s, pos, endpos, xhtml);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        result = advance_impl(s, pos, endpos, xhtml);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(result);
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"advance", (PyCFunction)(void (*)(void))speedups_advance, METH_VARARGS | METH_KEYWORDS,
+     advance_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot speedups_slots[] = {
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+PyDoc_STRVAR(speedups_doc, "C implementation of hashstatic.tokenizer.advance.");
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    "hashstatic._speedups", /* m_name */
+    speedups_doc,           /* m_doc */
+    0,                      /* m_size */
+    speedups_methods,       /* m_methods */
+    speedups_slots,         /* m_slots */
+    NULL,                   /* m_traverse */
+    NULL,                   /* m_clear */
+    NULL,                   /* m_free */
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&speedups_module);
+}
