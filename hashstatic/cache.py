@@ -25,6 +25,12 @@ def is_stylesheet(path: str) -> bool:
     return path.lower().endswith(".css")
 
 
+def has_body(path: str) -> bool:
+    """Whether the bytes served for ``path`` may differ from the file's: stylesheets, and
+    scripts whose source map comment is rewritten."""
+    return path.lower().endswith((".css", ".js", ".mjs"))
+
+
 if TYPE_CHECKING:
     from hashstatic.manifest import Manifest
 
@@ -52,6 +58,7 @@ class Asset:
     size: int
     mtime_ns: int  # 0 when frozen from a manifest
     integrity: str | None  # "sha384-<base64>" of the same bytes, when asked for / known
+    rewritten: bool = False  # the bytes served are not the file's (see stylesheets)
 
 
 class AssetIndex(Protocol):
@@ -196,8 +203,8 @@ class DiskIndex:
         return True
 
     def body(self, path: str) -> bytes | None:
-        """The bytes served for ``path`` when they are not the file's (stylesheets), as of
-        the last :meth:`lookup` of it."""
+        """The bytes served for ``path`` when they are not the file's (stylesheets, scripts
+        with a source map), as of the last :meth:`lookup` of it."""
         entry = self._entries.get(path)
         return None if entry is None else entry.body
 
@@ -230,16 +237,17 @@ class DiskIndex:
                     before = os.fstat(fd)
                     if not stat.S_ISREG(before.st_mode):
                         return None
-                    tee = _Tee(stream, keep=is_stylesheet(path))
+                    tee = _Tee(stream, keep=has_body(path))
                     digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
                     after = os.fstat(fd)
             except OSError:
                 return None
             body: bytes | None = None
             deps: tuple[tuple[str, str], ...] = ()
-            if is_stylesheet(path):
-                body, deps = self._stylesheet(path, b"".join(tee.chunks))
-                digest, sri, size = _hash(body, integrity)
+            if has_body(path):
+                body, deps = self._served(path, b"".join(tee.chunks))
+                if body is not None:
+                    digest, sri, size = _hash(body, integrity)
             asset = Asset(
                 path=path,
                 hashed=hashed_name(path, digest[: self.hash_length]),
@@ -247,26 +255,22 @@ class DiskIndex:
                 size=size,
                 mtime_ns=after.st_mtime_ns,
                 integrity=sri,
+                rewritten=body is not None,
             )
             if _key(before) == _key(after):
                 self._entries[path] = _Entry(_key(after), asset, body, deps)
                 return asset
         return asset
 
-    def _stylesheet(self, path: str, raw: bytes) -> tuple[bytes, tuple[tuple[str, str], ...]]:
-        from hashstatic.stylesheets import (
-            reference_cycle,
-            rewrite_stylesheet,
-            stylesheet_references,
-        )
+    def _served(self, path: str, raw: bytes) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
+        from hashstatic.stylesheets import served_body, stylesheet_references
 
         def references(p: str) -> list[str]:
             if p == path:
                 return stylesheet_references(raw, path, self.prefix)
             return self._references(p)
 
-        keep = reference_cycle(path, references)
-        body, used = rewrite_stylesheet(raw, path, self.prefix, self.lookup, keep=keep)
+        body, used = served_body(raw, path, self.prefix, self.lookup, references)
         return body, tuple(sorted({(a.path, a.digest) for a in used}))
 
     def _digest(self, stream: BinaryIO, integrity: bool) -> tuple[str, str | None, int]:
@@ -321,7 +325,7 @@ class FrozenIndex:
         # Only for serving: the files whose bytes are not the file's (stylesheets) are made
         # once from root, as the manifest's build made them; pages never need it.
         self.root = None if root is None else check_root(root)
-        self._bodies: dict[str, tuple[_Key, bytes]] = {}
+        self._bodies: dict[str, tuple[_Key, bytes | None]] = {}
         self._bodies_lock = threading.Lock()
 
     @property
@@ -333,10 +337,11 @@ class FrozenIndex:
         return self._files.get(path)
 
     def body(self, path: str) -> bytes | None:
-        """The rewritten bytes of a stylesheet, made from the file under root (again when it
-        changes: one ``stat``); the assets it names are the manifest's."""
-        if self.root is None or not is_stylesheet(path) or path not in self._files:
-            return None
+        """The rewritten bytes of a stylesheet or script, made from the file under root (again
+        when it changes: one ``stat``); the assets it names are the manifest's."""
+        asset = self._files.get(path)
+        if self.root is None or asset is None or not asset.rewritten:
+            return None  # served from the file: no stat spent here
         try:
             key = _key(os.stat(self.root + os.sep + path))
         except (OSError, ValueError):
@@ -344,18 +349,11 @@ class FrozenIndex:
         with self._bodies_lock:
             known = self._bodies.get(path)
             if known is None or known[0] != key:
-                body = self._stylesheet(path)
-                if body is None:
-                    return None
-                known = self._bodies[path] = (key, body)
+                known = self._bodies[path] = (key, self._served(path))
             return known[1]
 
-    def _stylesheet(self, path: str) -> bytes | None:
-        from hashstatic.stylesheets import (
-            reference_cycle,
-            rewrite_stylesheet,
-            stylesheet_references,
-        )
+    def _served(self, path: str) -> bytes | None:
+        from hashstatic.stylesheets import served_body, stylesheet_references
 
         assert self.root is not None
         base = self.root + os.sep
@@ -376,8 +374,7 @@ class FrozenIndex:
             css = raw if p == path else read(p)
             return [] if css is None else stylesheet_references(css, p, prefix)
 
-        keep = reference_cycle(path, references)
-        return rewrite_stylesheet(raw, path, prefix, self.lookup, keep=keep)[0]
+        return served_body(raw, path, prefix, self.lookup, references)[0]
 
 
 def _fingerprint(manifest: Manifest) -> str:

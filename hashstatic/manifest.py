@@ -70,8 +70,8 @@ def build_manifest(
 ) -> Manifest:
     """Hash every asset under ``root`` (with integrity); ``progress(done, total)`` as it goes.
 
-    Stylesheets are hashed from their raw bytes for now; a later change hashes them after
-    their ``url()`` references are rewritten (SPEC 4), and the manifest will follow.
+    Stylesheets and scripts are hashed as they are served, their references rewritten;
+    such entries say ``"rewritten": true``.
     """
     check_prefix(prefix)
     index = DiskIndex(root, hash_length=hash_length, prefix=prefix)
@@ -100,6 +100,7 @@ def dumps_manifest(manifest: Manifest) -> str:
             "integrity": asset.integrity,
             "md5": asset.digest,
             "size": asset.size,
+            **({"rewritten": True} if asset.rewritten else {}),
         }
         for path, asset in manifest.files.items()
     }
@@ -182,6 +183,7 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
             size=entry["size"],
             mtime_ns=0,
             integrity=entry.get("integrity"),
+            rewritten=entry.get("rewritten") is True,
         )
     return Manifest(prefix=prefix, hash_length=hash_length, files=MappingProxyType(files))
 

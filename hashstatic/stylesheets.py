@@ -1,4 +1,4 @@
-"""Stylesheets as they are served: their references rewritten to hashed URLs.
+"""Stylesheets (and scripts) as they are served: their references rewritten to hashed URLs.
 
 A stylesheet names fonts and images by URL; a browser that caches the stylesheet for a year
 must get a new stylesheet URL when a font changes. So the bytes served for ``site.css`` have
@@ -10,10 +10,14 @@ Stylesheets may reference each other in a cycle (``a.css`` imports ``b.css`` whi
 strongly connected component of the reference graph) are left as written: they revalidate
 instead of being cached for a year. The rule depends only on the files, never on which one was
 asked for first, so every process and every build agrees on the bytes.
+
+A script's or stylesheet's ``sourceMappingURL`` comment is rewritten the same way when the map
+exists (a missing map is left alone), so a changed map changes the script's URL.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -107,3 +111,46 @@ def reference_cycle(start: str, references: Callable[[str], list[str]]) -> froze
     if component == {start} and start not in references(start):
         return frozenset()
     return component
+
+
+# The source map comment of a script or a stylesheet; only the last one counts.
+_SCRIPT_MAP = re.compile(rb"//[#@][ \t]*sourceMappingURL=([^\s'\"]+)[ \t]*$", re.M)
+_STYLE_MAP = re.compile(rb"/\*[#@][ \t]*sourceMappingURL=([^\s*]+)[ \t]*\*/")
+
+
+def _source_map(
+    data: bytes, path: str, prefix: str, lookup: Callable[[str], Asset | None]
+) -> tuple[bytes, list[Asset]]:
+    pattern = _STYLE_MAP if is_stylesheet(path) else _SCRIPT_MAP
+    last = None
+    for last in pattern.finditer(data):  # noqa: B007  (the last match is the one)
+        pass
+    if last is None:
+        return data, []
+    done = _urls(path, prefix, lookup).rewrite_url(last.group(1), refs=False)
+    if done is None:
+        return data, []  # a missing map is left alone
+    a, b = last.span(1)
+    return data[:a] + done.text + data[b:], [done.asset]
+
+
+def served_body(
+    raw: bytes,
+    path: str,
+    prefix: str,
+    lookup: Callable[[str], Asset | None],
+    references: Callable[[str], list[str]],
+) -> tuple[bytes | None, list[Asset]]:
+    """The bytes served for ``path`` when they differ from ``raw``, and the assets they name.
+
+    Stylesheets get their references hashed (``references`` gives any stylesheet's references,
+    for the cycle rule); stylesheets and scripts get their source map comment hashed.
+    """
+    used: list[Asset] = []
+    body = raw
+    if is_stylesheet(path):
+        body, used = rewrite_stylesheet(
+            raw, path, prefix, lookup, keep=reference_cycle(path, references)
+        )
+    body, mapped = _source_map(body, path, prefix, lookup)
+    return (None if body == raw else body), used + mapped

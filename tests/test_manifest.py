@@ -348,3 +348,15 @@ def test_bad_prefix_explains_the_fix(prefix: str, problem: str) -> None:
     assert message.startswith(f"prefix {prefix!r} ")
     assert problem in message
     assert message.endswith("write the URL path it is served at, e.g. '/static/'")
+
+
+def test_rewritten_entries_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "a.css").write_bytes(b"a{background:url(i.png)}")
+    (tmp_path / "i.png").write_bytes(b"png")
+    (tmp_path / "plain.css").write_bytes(b"a{}")
+    manifest = build_manifest(tmp_path)
+    assert manifest.files["a.css"].rewritten and not manifest.files["plain.css"].rewritten
+    text = dumps_manifest(manifest)
+    assert text.count('"rewritten": true') == 1
+    write_manifest(manifest, tmp_path / "m.json")
+    assert load_manifest(tmp_path / "m.json").files == manifest.files

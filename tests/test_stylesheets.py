@@ -81,7 +81,7 @@ def test_reference_cycle_is_left_unhashed_whichever_file_comes_first(tmp_path: P
         one.body("a.css")
         == f'@import "b.css"; x{{background:url(i.{md5(b"png")[:12]}.png)}}'.encode()
     )
-    assert one.body("b.css") == b'@import "a.css";'
+    assert one.body("b.css") is None  # nothing to hash in it: served as written
 
 
 def test_reference_to_a_cycle_from_outside_is_hashed(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_self_reference_is_left_alone(tmp_path: Path) -> None:
     write(tmp_path, {"a.css": b"x{background:url(a.css)}"})
     index = DiskIndex(tmp_path)
     assert index.lookup("a.css") is not None
-    assert index.body("a.css") == b"x{background:url(a.css)}"
+    assert index.body("a.css") is None  # unchanged: served from the file
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,63 @@ def test_rewrite_keeps_comments_strings_and_unknown_urls(tmp_path: Path) -> None
     h = md5(b"i")[:12]
     assert out == css.replace(b'url( "i.png" )', f'url( "i.{h}.png" )'.encode())
     assert [a.path for a in used] == ["i.png"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        pytest.param(
+            "js/app.js",
+            b"x=1;\n//# sourceMappingURL=app.js.map\n",
+            b"//# sourceMappingURL=app.js.{h}.map",
+            id="js",
+        ),
+        pytest.param(
+            "js/app.mjs",
+            b"x=1;\n//@ sourceMappingURL=app.js.map",
+            b"//@ sourceMappingURL=app.js.{h}.map",
+            id="legacy-at",
+        ),
+        pytest.param(
+            "css/a.css",
+            b"a{}\n/*# sourceMappingURL=../js/app.js.map */",
+            b"/*# sourceMappingURL=../js/app.js.{h}.map */",
+            id="css",
+        ),
+    ],
+)
+def test_source_map_comment_is_hashed(
+    tmp_path: Path, name: str, text: bytes, expected: bytes
+) -> None:
+    write(tmp_path, {name: text, "js/app.js.map": b'{"version":3}'})
+    index = DiskIndex(tmp_path)
+    asset = index.lookup(name)
+    body = index.body(name)
+    assert body is not None and asset is not None
+    assert expected.replace(b"{h}", md5(b'{"version":3}')[:12].encode()) in body
+    assert asset.digest == md5(body)
+
+
+def test_missing_source_map_is_left_alone(tmp_path: Path) -> None:
+    write(tmp_path, {"app.js": b"x=1;\n//# sourceMappingURL=app.js.map\n"})
+    index = DiskIndex(tmp_path)
+    asset = index.lookup("app.js")
+    assert asset is not None and asset.digest == md5(b"x=1;\n//# sourceMappingURL=app.js.map\n")
+    assert index.body("app.js") is None  # served from the file as it is
+
+
+def test_only_the_last_source_map_comment_counts(tmp_path: Path) -> None:
+    js = b"//# sourceMappingURL=a.map\nx\n//# sourceMappingURL=b.map\n"
+    write(tmp_path, {"app.js": js, "a.map": b"a", "b.map": b"b"})
+    index = DiskIndex(tmp_path)
+    index.lookup("app.js")
+    assert index.body("app.js") == js.replace(b"=b.map", f"=b.{md5(b'b')[:12]}.map".encode())
+
+
+def test_changed_map_changes_the_script_hash(tmp_path: Path) -> None:
+    write(tmp_path, {"app.js": b"//# sourceMappingURL=app.js.map", "app.js.map": b"1"})
+    index = DiskIndex(tmp_path)
+    before = index.lookup("app.js")
+    (tmp_path / "app.js.map").write_bytes(b"22")
+    after = index.lookup("app.js")
+    assert before is not None and after is not None and before.digest != after.digest
