@@ -7,12 +7,15 @@ processed, in one run and interleaved, by:
 * ``scan``: ``bytes.find`` of the needle ``_static/``, counting every hit -- the floor;
 * ``whole``: hashstatic's ``HtmlRewriter.rewrite`` on the whole body;
 * ``stream``: hashstatic fed the body in 4 KiB chunks;
+* ``frozen``: hashstatic on the whole body with hashes from a manifest (production: no stat);
 * ``selectolax`` and ``lxml``: parse, set the hashed URL on each ``src``/``href`` under the
   prefix, serialize.
 
 Each site directory's ``_static`` is the static root, published at ``/_static/``; a page's
 URL is ``http://bench.local/<its path in the site>``. Hashes come from one warm ``DiskIndex``,
-looked up through a dictionary made afresh for each page, as the middleware does. Each page is
+looked up through a dictionary made afresh for each page, as the middleware does (one ``stat``
+per distinct file per page); how URL texts resolve is remembered across pages, as the
+middleware remembers it across responses. Each page is
 timed on its own; a method's figure for a page is the median of the repeats. The same
 measurement is then made in a subprocess with ``HASHSTATIC_PURE_PYTHON=1``.
 
@@ -39,8 +42,9 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from hashstatic.cache import DiskIndex  # noqa: E402
+from hashstatic.cache import DiskIndex, FrozenIndex  # noqa: E402
 from hashstatic.html import HtmlRewriter  # noqa: E402
+from hashstatic.manifest import build_manifest  # noqa: E402
 from hashstatic.tokenizer import ACCELERATED  # noqa: E402
 from hashstatic.urls import UrlRewriter  # noqa: E402
 
@@ -49,12 +53,13 @@ PREFIX = "/_static/"
 NEEDLE = b"_static/"
 ORIGIN = "http://bench.local/"
 CHUNK = 4096
-HASHSTATIC = ("scan", "whole", "stream")
+HASHSTATIC = ("scan", "whole", "stream", "frozen")
 ALL = (*HASHSTATIC, "selectolax", "lxml")
 LABELS = {
     "scan": "bytes.find scan",
     "whole": "hashstatic, whole body",
     "stream": "hashstatic, 4 KiB chunks",
+    "frozen": "hashstatic, whole, manifest",
     "selectolax": "selectolax rewrite",
     "lxml": "lxml.html rewrite",
 }
@@ -137,8 +142,13 @@ def load(corpus: Path, max_mb: float) -> tuple[list[Page], dict[str, Any]]:
             url = ORIGIN + path.relative_to(root).as_posix()
             chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
             pages.append(Page(site, url, body, chunks))
-        indexes[site] = DiskIndex(root / "_static")
+        indexes[site] = DiskIndex(root / "_static", prefix=PREFIX)
+        FROZEN[site] = FrozenIndex(build_manifest(root / "_static", prefix=PREFIX))
     return pages, indexes
+
+
+FROZEN: dict[str, FrozenIndex] = {}
+URL_MEMOS: dict[int, Any] = {}  # per index, as each HashStatic keeps one
 
 
 def memoized(index: Any) -> Lookup:
@@ -165,7 +175,8 @@ def scan(page: Page, index: Any) -> int:
 
 
 def rewriter(page: Page, index: Any) -> HtmlRewriter:
-    urls = UrlRewriter(prefix=PREFIX, page_url=page.url, lookup=memoized(index))
+    memo = URL_MEMOS.setdefault(id(index), {})
+    urls = UrlRewriter(prefix=PREFIX, page_url=page.url, lookup=memoized(index), memo=memo)
     return HtmlRewriter(urls)
 
 
@@ -180,6 +191,10 @@ def stream(page: Page, index: Any) -> int:
     out = [r.feed(chunk) for chunk in page.chunks]
     out.append(r.close())
     return len(r.assets)
+
+
+def frozen(page: Page, index: Any) -> int:
+    return whole(page, FROZEN[page.site])
 
 
 def hashed_value(value: str, page_url: str, lookup: Lookup, found: set[str]) -> str | None:
@@ -236,6 +251,7 @@ FUNCTIONS: dict[str, Callable[[Page, Any], int]] = {
     "scan": scan,
     "whole": whole,
     "stream": stream,
+    "frozen": frozen,
     "selectolax": selectolax,
     "lxml": lxml,
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from html.entities import html5
 
 from hashstatic import tokenizer
@@ -38,6 +39,25 @@ _BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 _ASCII_WS = re.compile(r"[ \t\n\r\f]+")  # HTML splits tokens on ASCII whitespace only
 
 DATA, RAW, COMMENT, DONE = range(4)
+
+# (value start, value end, where an integrity attribute goes or -1, crossorigin may be added),
+# offsets from the tag's "<".
+_Site = tuple[int, int, int, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a start tag's bytes say: its name and length, and where its URLs are."""
+
+    name: bytes
+    length: int
+    self_closing: bool
+    raw_kind: str  # what to do with the raw text after it: "style", "importmap" or ""
+    sites: tuple[_Site, ...]
+
+
+_PLANS: dict[bytes, _Plan] = {}
+_PLANS_SIZE = 8192
 
 
 @functools.cache
@@ -219,19 +239,30 @@ class HtmlRewriter:
             self._pos = s + 1  # a "<" that opens nothing is text
             return True
         if nxt.isalpha():
-            tag = parse_start_tag(buf, s)
-            if tag is None:
-                return self._incomplete(s, final)
-            self._at = s
-            self._tag(tag)
-            self._pos = s + tag.length
-            if tag.name == b"plaintext":
+            # Pages repeat their tags: what a tag's bytes say is remembered by those bytes.
+            gt = buf.find(b">", s)
+            plan = _PLANS.get(buf[s : gt + 1]) if gt >= 0 else None
+            if plan is None:
+                tag = parse_start_tag(buf, s)
+                if tag is None:
+                    return self._incomplete(s, final)
+                self._at = s
+                if tag.name == b"base":
+                    self._set_base(tag)
+                plan = self._plan(tag)
+                if tag.length == gt + 1 - s and tag.name != b"base":
+                    if len(_PLANS) >= _PLANS_SIZE:
+                        _PLANS.clear()
+                    _PLANS[buf[s : gt + 1]] = plan
+            self._apply(s, plan)
+            self._pos = s + plan.length
+            if plan.name == b"plaintext":
                 self._mode = DONE
-            elif tag.name in tokenizer.RAW_TEXT and not (self.xhtml and tag.self_closing):
+            elif plan.name in tokenizer.RAW_TEXT and not (self.xhtml and plan.self_closing):
                 self._mode = RAW
-                self._raw_name = tag.name
-                self._raw_start = s + tag.length
-                self._raw_kind = self._raw_kind_of(tag)
+                self._raw_name = plan.name
+                self._raw_start = s + plan.length
+                self._raw_kind = plan.raw_kind
             return True
         end = markup_end(buf, s, n, self.xhtml)
         if end >= 0:
@@ -298,41 +329,51 @@ class HtmlRewriter:
         self.assets[done.asset.path] = done.asset
         return done.asset
 
-    def _tag(self, tag: Tag) -> None:
-        if tag.name == b"base" and not self._base_seen:
-            href = tag.get(b"href")
-            if href is not None:
-                self._base_seen = True
-                self._base = self.urls.resolve_base(self._raw(href))
-                self._complete = self._complete or self.urls.under_prefix(self._base)
+    def _set_base(self, tag: Tag) -> None:
+        href = tag.get(b"href")
+        if href is not None and not self._base_seen:
+            self._base_seen = True
+            self._base = self.urls.resolve_base(self._raw(href))
+            self._complete = self._complete or self.urls.under_prefix(self._base)
+
+    def _plan(self, tag: Tag) -> _Plan:
+        """Where the URLs of ``tag`` (at ``self._at``) are: a function of its bytes alone."""
+        sites: list[_Site] = []
         for attr in tag.attrs:
             if not attr.has_value:
                 continue
             name = attr.name
             if name in _URL_ATTRS:
                 if tag.name != b"base":
-                    asset = self._url(self._at + attr.value_start, self._at + attr.value_end)
-                    if asset is not None and self.integrity:
-                        self._add_integrity(tag, attr, asset)
+                    sites.append((attr.value_start, attr.value_end, *self._sri(tag, attr)))
             elif name in _SRCSET_ATTRS:
-                self._spans(attr, srcset_spans(self._value(attr)))
+                self._spans(sites, attr, srcset_spans(self._value(attr)))
             elif name == b"style":
                 text, _ = decode_refs(self._raw(attr))
                 # One byte per character; beyond Latin-1 any non-ASCII byte will do, as CSS
                 # reads all of them as name characters.
-                self._spans(attr, url_spans(_BEYOND_LATIN1.sub("\xff", text).encode("latin-1")))
+                css = _BEYOND_LATIN1.sub("\xff", text).encode("latin-1")
+                self._spans(sites, attr, url_spans(css))
             elif (name == b"data" and tag.name == b"object") or (
                 name == b"content" and tag.name == b"meta" and self._media_meta(tag)
             ):
-                self._url(self._at + attr.value_start, self._at + attr.value_end)
+                sites.append((attr.value_start, attr.value_end, -1, False))
+        return _Plan(tag.name, tag.length, tag.self_closing, self._raw_kind_of(tag), tuple(sites))
 
-    def _spans(self, attr: Attribute, spans: list[tuple[int, int]]) -> None:
-        if not spans:
-            return
-        _, starts = decode_refs(self._raw(attr))
-        vs = self._at + attr.value_start
-        for a, b in spans:
-            self._url(vs + starts[a], vs + starts[b])
+    def _apply(self, s: int, plan: _Plan) -> None:
+        for start, end, sri_at, anonymous in plan.sites:
+            asset = self._url(s + start, s + end)
+            if asset is not None and sri_at >= 0 and asset.integrity is not None and self.integrity:
+                extra = b' integrity="' + asset.integrity.encode("ascii") + b'"'
+                if anonymous and self.urls.cross_origin:
+                    extra += b' crossorigin="anonymous"'
+                self._splice(s + sri_at, s + sri_at, extra)
+
+    def _spans(self, sites: list[_Site], attr: Attribute, spans: list[tuple[int, int]]) -> None:
+        if spans:
+            _, starts = decode_refs(self._raw(attr))
+            vs = attr.value_start
+            sites.extend((vs + starts[a], vs + starts[b], -1, False) for a, b in spans)
 
     def _media_meta(self, tag: Tag) -> bool:
         for key in (b"property", b"name"):
@@ -341,22 +382,20 @@ class HtmlRewriter:
                 return True
         return False
 
-    def _add_integrity(self, tag: Tag, attr: Attribute, asset: Asset) -> None:
-        if asset.integrity is None or tag.get(b"integrity") is not None:
-            return
+    def _sri(self, tag: Tag, attr: Attribute) -> tuple[int, bool]:
+        """Where an integrity attribute would go after ``attr`` (-1: not for this URL), and
+        whether crossorigin="anonymous" may come with it."""
+        if tag.get(b"integrity") is not None:
+            return -1, False
         if tag.name == b"link":
             rel = tag.get(b"rel")
             if attr.name != b"href" or rel is None:
-                return
+                return -1, False
             if "stylesheet" not in _ASCII_WS.split(self._value(rel).lower()):
-                return
+                return -1, False
         elif tag.name != b"script" or attr.name != b"src":
-            return
-        extra = b' integrity="' + asset.integrity.encode("ascii") + b'"'
-        if self.urls.cross_origin and tag.get(b"crossorigin") is None:
-            extra += b' crossorigin="anonymous"'
-        at = self._at + attr.value_end + (1 if attr.quote else 0)
-        self._splice(at, at, extra)
+            return -1, False
+        return attr.value_end + (1 if attr.quote else 0), tag.get(b"crossorigin") is None
 
     def _importmap(self, start: int, end: int) -> None:
         for m in _JSON_STRING.finditer(self._buf, start, end):
