@@ -19,7 +19,13 @@ from wsgiref.types import WSGIApplication
 
 import waitress
 
-from hashstatic.manifest import build_manifest, check_prefix, dumps_manifest, write_manifest
+from hashstatic.manifest import (
+    ManifestError,
+    build_manifest,
+    check_prefix,
+    dumps_manifest,
+    write_manifest,
+)
 from hashstatic.middleware import HashStatic
 from hashstatic.site import Site
 
@@ -95,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="where to write it (default: standard output)"
     )
     manifest.set_defaults(run=_manifest)
+    _add_build(commands)
+    _add_nginx(commands)
     return parser
 
 
@@ -228,3 +236,137 @@ class Progress:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _add_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = commands.add_parser(
+        "build",
+        help="write hashed copies of the static files and their manifest",
+        description="Copy every file under --root to --out under its hashed name (stylesheets "
+        "rewritten) and write --out/manifest.json; files of earlier builds are kept for a "
+        "while, so pages rendered before a deploy still load.",
+    )
+    build.add_argument("--root", required=True, metavar="DIR", help="the static files directory")
+    build.add_argument("--out", required=True, metavar="DIR", help="the build directory")
+    build.add_argument("--prefix", default="/static/", metavar="P", help="URL prefix (%(default)s)")
+    build.add_argument(
+        "--hash-length", type=int, default=12, metavar="N", help="hex characters (%(default)s)"
+    )
+    build.add_argument(
+        "--compress", action="store_true", help="also write .gz (and .br with brotli) siblings"
+    )
+    build.add_argument(
+        "--keep-builds",
+        type=int,
+        default=5,
+        metavar="N",
+        help="always keep the files of the last N builds (%(default)s)",
+    )
+    build.add_argument(
+        "--keep-days",
+        type=float,
+        default=7.0,
+        metavar="D",
+        help="and any older file used in the last D days (%(default)s)",
+    )
+    build.set_defaults(run=_build)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from hashstatic.build import build
+
+    root = _directory(args.root)
+    progress = Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        build(
+            root,
+            args.out,
+            prefix=args.prefix,
+            hash_length=args.hash_length,
+            compress=args.compress,
+            keep_builds=args.keep_builds,
+            keep_days=args.keep_days,
+            progress=progress,
+        )
+    except ManifestError as error:
+        raise CommandError(str(error), 1) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        raise CommandError(f"cannot write {args.out}: {error.strerror or error}", 1) from None
+    finally:
+        if progress is not None:
+            progress.finish()
+    return 0
+
+
+def _add_nginx(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    nginx = commands.add_parser(
+        "nginx",
+        help="print nginx configuration serving the hashed URLs",
+        description="Print location blocks for your server (or, with --upstream, a whole "
+        "server block) that serve hashed URLs from --root with no request reaching Python.",
+    )
+    nginx.add_argument(
+        "--root", required=True, metavar="DIR", help="the static files, or with --build the build"
+    )
+    nginx.add_argument("--prefix", default="/static/", metavar="P", help="URL prefix (%(default)s)")
+    nginx.add_argument(
+        "--build", action="store_true", help="--root is the --out of `hashstatic build`"
+    )
+    nginx.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="source root: the raw-bytes manifest to publish (default: hash the files now)",
+    )
+    nginx.add_argument(
+        "--hash-length", type=int, default=12, metavar="N", help="hex characters (%(default)s)"
+    )
+    nginx.add_argument(
+        "--write-manifest",
+        metavar="FILE",
+        help="source root: also write the manifest used, for HashStatic(manifest=FILE)",
+    )
+    nginx.add_argument("--upstream", metavar="HOST:PORT", help="the app: print a server block")
+    nginx.add_argument("--listen", default="80", metavar="[HOST:]PORT", help="(%(default)s)")
+    nginx.set_defaults(run=_nginx)
+
+
+def _nginx(args: argparse.Namespace) -> int:
+    from hashstatic.build import raw_manifest
+    from hashstatic.manifest import load_manifest
+    from hashstatic.nginx import ConfigError, nginx_config, server_block
+
+    root = _directory(args.root)
+    if args.upstream is not None:
+        try:
+            server_block([], upstream=args.upstream, listen=args.listen)
+        except ConfigError as error:
+            raise CommandError(str(error)) from None  # a wrong command line: status 2
+    if args.build and (args.manifest or args.write_manifest):
+        raise CommandError("--build reads the build's own manifest.json: drop --manifest")
+    manifest = None
+    try:
+        if not args.build:
+            if args.manifest is not None:
+                manifest = load_manifest(args.manifest)
+            else:
+                manifest = raw_manifest(root, prefix=args.prefix, hash_length=args.hash_length)
+        text = nginx_config(
+            root,
+            prefix=args.prefix,
+            build=args.build,
+            manifest=manifest,
+            upstream=args.upstream,
+            listen=args.listen,
+        )
+        if manifest is not None and args.write_manifest is not None:
+            write_manifest(manifest, args.write_manifest)
+    except (ConfigError, ManifestError) as error:
+        raise CommandError(str(error), 1) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        raise CommandError(f"cannot write {args.write_manifest}: {error.strerror}", 1) from None
+    sys.stdout.write(text)
+    return 0
