@@ -364,3 +364,24 @@ def test_page_under_mount_point_uses_script_name(root: Path, mode: str) -> None:
     h = md5(FILES["css/site.css"])
     expected = f'<link href="/app/static/css/site.{h}.css"><link href="static/css/site.{h}.css">'
     assert res.body == expected.encode()
+
+
+def test_manifest_mode_rewrites_pages_with_no_file_access(root: Path) -> None:
+    import shutil
+
+    path = root.parent / "manifest.json"
+    write_manifest(build_manifest(root), path)
+    mw = HashStatic(html_app(), root, serve=False, manifest=path)
+    shutil.rmtree(root)  # production app hosts need no static files at all
+    opened: list[str] = []
+
+    def audit(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and isinstance(args[0], str) and args[0].startswith(str(root)):
+            opened.append(args[0])
+
+    import sys
+
+    sys.addaudithook(audit)
+    res = Request.blank("/").get_response(mw)
+    assert res.body == hashed_page()
+    assert opened == []
