@@ -1054,6 +1054,16 @@ CDN_INTEGRITY_CASES = [
 ]
 
 
+SAME_ORIGIN_URL_BASE_CASES = [
+    case(
+        "same-origin-url-base-needs-no-crossorigin",
+        b'<script src="/static/js/app.js"></script><img src=../static/img/logo.png>',
+        b'<script src="http://example.com/assets/js/app.{app}.js" integrity="{sri_app}"></script>'
+        b"<img src=http://example.com/assets/img/logo.{logo}.png>",
+    ),
+]
+
+
 def _with(setup: Setup, rows: list[Row]) -> list[Any]:
     return [pytest.param(setup, row.doc, row.expected, id=row.id) for row in rows]
 
@@ -1066,6 +1076,9 @@ CASES = [
     *_with(Setup(integrity=True), INTEGRITY_CASES),
     *_with(Setup(url_base=CDN), CDN_CASES),
     *_with(Setup(url_base=CDN, integrity=True), CDN_INTEGRITY_CASES),
+    *_with(
+        Setup(url_base="http://example.com/assets/", integrity=True), SAME_ORIGIN_URL_BASE_CASES
+    ),
 ]
 
 
