@@ -142,7 +142,11 @@ class HtmlRewriter:
     # --- public API -------------------------------------------------------------------------
 
     def rewrite(self, doc: bytes) -> bytes:
-        return self.feed(doc) + self.close()
+        """The whole document at once: nothing after its last hit needs tokenizing."""
+        if self._mode == DONE:
+            return doc
+        self._buf += doc
+        return self.close()
 
     def feed(self, chunk: bytes) -> bytes:
         if self._mode == DONE:

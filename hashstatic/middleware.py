@@ -324,7 +324,7 @@ class _Exchange:
         rewriter = self.rewriter
         assert rewriter is not None
         try:
-            body = b"".join(rewriter.feed(chunk) for chunk in result) + rewriter.close()
+            body = rewriter.rewrite(b"".join(result))
         finally:
             close = getattr(result, "close", None)
             if close is not None:
