@@ -59,6 +59,7 @@ from webob.datetime_utils import parse_date
 from webob.exc import HTTPMethodNotAllowed, HTTPNotFound
 
 from hashstatic.cache import Asset, AssetIndex, is_safe_path
+from hashstatic.conditional import split_etags, weak_match
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import is_html, split_hash
 
@@ -72,7 +73,6 @@ REVALIDATE = "no-cache"
 _SIBLINGS = {"br": ".br", "gzip": ".gz"}
 # An entity-tag in a list. RFC 9110 etagc excludes DQUOTE, so this cannot overrun a tag; a plain
 # findall also accepts lists without spaces after commas, which WebOb's parser drops.
-_ENTITY_TAG = re.compile(r'(?:W/)?"[^"]*"')
 # One byte range. WebOb's Range.parse matches only a prefix: "bytes=0-1,5-6" becomes the first
 # range, "bytes=-0" becomes the whole file, and "bytes=-" raises ValueError.
 _BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
@@ -407,9 +407,7 @@ def _not_modified(request: Request, rep: _Representation) -> bool:
     if none_match is not None:
         # Hand-rolled: WebOb drops tags after a comma with no space and treats "*" as false.
         # Weak comparison (RFC 9110 13.1.2): W/ is ignored on both sides.
-        if none_match.strip() == "*":
-            return True
-        return any(tag.removeprefix("W/") == rep.etag for tag in _ENTITY_TAG.findall(none_match))
+        return weak_match(split_etags(none_match), rep.etag)
     since = request.if_modified_since if rep.dated else None
     if since is None:
         return False

@@ -160,30 +160,8 @@ class Tag:
         return None
 
 
-_MISSING = Tag(b"", 0, (), False)
-_TAG_MEMO: dict[bytes, Tag] = {}
-_TAG_MEMO_SIZE = 8192
-
-
 def parse_start_tag(doc: bytes, pos: int) -> Tag | None:
     """Parse the start tag at ``pos``; None when it is not complete in ``doc``."""
-    # Pages repeat their tags; one that ends at its first ">" is remembered by its bytes.
-    gt = doc.find(b">", pos)
-    if gt < 0:
-        return None
-    key = doc[pos : gt + 1]
-    known = _TAG_MEMO.get(key, _MISSING)
-    if known is not _MISSING:
-        return known
-    tag = _parse_start_tag(doc, pos)
-    if tag is not None and tag.length == len(key):
-        if len(_TAG_MEMO) >= _TAG_MEMO_SIZE:
-            _TAG_MEMO.clear()
-        _TAG_MEMO[key] = tag
-    return tag
-
-
-def _parse_start_tag(doc: bytes, pos: int) -> Tag | None:
     m = _START_TAG.match(doc, pos)
     if m is None:
         return None
