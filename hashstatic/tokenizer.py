@@ -146,7 +146,8 @@ class Attribute:
 
 @dataclass(frozen=True, slots=True)
 class Tag:
-    """A start tag's shape; offsets are relative to its "<", so equal tags share one."""
+    """A start tag's shape; offsets are relative to its "<", so what is learnt from a tag
+    holds wherever the same bytes recur (the rewriter remembers tags by their bytes)."""
 
     name: bytes  # lowercased
     length: int  # from "<" to just after ">"
