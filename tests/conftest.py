@@ -17,9 +17,33 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r" on (http://\S+/)$")
 
 
+_FIGURES: list[str] = []
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``figures(text)`` records a line that the run prints at its end, under the test's name.
+
+    The hardening tests report what they tried and saw (attacks sent, documents fuzzed,
+    requests served, errors seen) this way, so the figures appear in every CI log.
+    """
+
+    def record(text: str) -> None:
+        _FIGURES.append(f"{request.node.nodeid}: {text}")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
