@@ -20,7 +20,7 @@
  */
 
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include <Python.h> /* defines _GNU_SOURCE, for memmem */
 #include <string.h>
 
 #if defined(__SSE2__) && defined(__GNUC__) && !defined(HASHSTATIC_NO_SIMD)
@@ -368,6 +368,227 @@ advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
     return p;
 }
 
+/* --- collect ----------------------------------------------------------------------------- */
+
+/* What the rewriter looks for: the needle (the prefix's last segment) and the
+ * character references that could spell one of its bytes. */
+typedef struct {
+    const unsigned char *needle;
+    Py_ssize_t needle_len;
+    unsigned char in_needle[256]; /* bytes the needle holds */
+    unsigned char name_start[256]; /* first bytes of the named references */
+    PyObject *names;               /* tuple of bytes: reference names after "&" */
+} Targets;
+
+static Py_ssize_t
+find_needle(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
+{
+    if (end - i < t->needle_len) {
+        return end;
+    }
+    const unsigned char *q = memmem(s + i, (size_t)(end - i), t->needle, (size_t)t->needle_len);
+    return q == NULL ? end : q - s;
+}
+
+static inline int
+hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Does the "&" at i begin a reference to a byte of the needle?  The C form of
+ * html._hiding_refs: "&#" or "&#x" (any case), any zeros, then a needle byte's
+ * code with no further digit; or "&" and one of the names. */
+static int
+hiding_ref(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
+{
+    Py_ssize_t j = i + 1;
+    if (j >= end) {
+        return 0;
+    }
+    if (s[j] == '#') {
+        j++;
+        int base = 10;
+        if (j < end && (s[j] | 0x20) == 'x') {
+            base = 16;
+            j++;
+        }
+        while (j < end && s[j] == '0') {
+            j++;
+        }
+        unsigned value = 0;
+        int digits = 0;
+        for (; j < end; j++) {
+            int d = base == 16 ? hex_value(s[j]) : (s[j] >= '0' && s[j] <= '9' ? s[j] - '0' : -1);
+            if (d < 0) {
+                break;
+            }
+            if (++digits > 3) {
+                return 0; /* beyond any byte's code */
+            }
+            value = value * (unsigned)base + (unsigned)d;
+        }
+        return digits > 0 && value < 256 && t->in_needle[value];
+    }
+    if (!t->name_start[s[j]]) {
+        return 0;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(t->names);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *name = PyTuple_GET_ITEM(t->names, k);
+        Py_ssize_t len = PyBytes_GET_SIZE(name);
+        if (end - j >= len && memcmp(s + j, PyBytes_AS_STRING(name), (size_t)len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static Py_ssize_t
+find_ref(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
+{
+    for (;;) {
+        const unsigned char *q = i < end ? memchr(s + i, '&', (size_t)(end - i)) : NULL;
+        if (q == NULL) {
+            return end;
+        }
+        i = q - s;
+        if (hiding_ref(s, i, end, t)) {
+            return i;
+        }
+        i++;
+    }
+}
+
+/* The loop of tokenizer.collect_py: see its docstring. */
+static Py_ssize_t
+collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, const Targets *t,
+             PyObject *found)
+{
+    Py_ssize_t next_hit = -1, next_ref = -1;
+    for (;;) {
+        if (next_hit < p) {
+            next_hit = find_needle(s, p, end, t);
+        }
+        if (next_ref < p) {
+            next_ref = find_ref(s, p, end, t);
+        }
+        Py_ssize_t target = next_hit < next_ref ? next_hit : next_ref;
+        if (target >= end) {
+            return -1;
+        }
+        Py_ssize_t q = advance_impl(s, p, target + 1, xhtml);
+        if (q == target + 1) {
+            p = q; /* the target is in text */
+            continue;
+        }
+        /* The construct at q holds the target, or q is "<base" or "<plaintext". */
+        if (!is_alpha(s[q + 1])) {
+            return q;
+        }
+        Py_ssize_t i = skip_to(s, q + 2, end, NAME_STOP);
+        int k = i < end ? special_name(s + q + 1, i - q - 1) : -1;
+        if (i >= end || k >= N_RAW) {
+            return q;
+        }
+        Py_ssize_t gt = tag_close(s, i, end);
+        if (gt < 0) {
+            return q;
+        }
+        Py_ssize_t content_end = gt + 1;
+        if (k >= 0 && !(xhtml && s[gt - 1] == '/')) {
+            content_end = raw_text_end(s, gt + 1, end, SPECIAL[k].name, SPECIAL[k].len);
+            if (content_end < 0) {
+                return q;
+            }
+        }
+        PyObject *triple = Py_BuildValue("(nnn)", q, gt + 1, content_end);
+        if (triple == NULL) {
+            return -2;
+        }
+        int failed = PyList_Append(found, triple);
+        Py_DECREF(triple);
+        if (failed) {
+            return -2;
+        }
+        p = content_end;
+    }
+}
+
+PyDoc_STRVAR(collect_doc,
+"collect(doc, pos, needle, refs, names, xhtml=False) -> (list, int)\n"
+"\n"
+"The start tags from pos (data state) that hold the needle or a reference that\n"
+"could spell one of its bytes, as (start, end, content_end) triples, and where\n"
+"the rewriter must look itself next (-1: no target is left). The same result as\n"
+"hashstatic.tokenizer.collect_py, which documents it; refs is unused here (the\n"
+"pure-Python form searches with it), names are the reference names after \"&\".");
+
+static PyObject *
+speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"doc", "pos", "needle", "refs", "names", "xhtml", NULL};
+    Py_buffer view;
+    Py_ssize_t pos;
+    const char *needle;
+    Py_ssize_t needle_len;
+    PyObject *refs, *names;
+    int xhtml = 0;
+
+    (void)module;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*ny#OO!|p:collect", kwlist, &view, &pos,
+                                     &needle, &needle_len, &refs, &PyTuple_Type, &names,
+                                     &xhtml)) {
+        return NULL;
+    }
+    (void)refs;
+    Targets t;
+    memset(&t, 0, sizeof t);
+    t.needle = (const unsigned char *)needle;
+    t.needle_len = needle_len;
+    t.names = names;
+    for (Py_ssize_t k = 0; k < needle_len; k++) {
+        t.in_needle[(unsigned char)needle[k]] = 1;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "collect: names must be non-empty bytes");
+            return NULL;
+        }
+        t.name_start[(unsigned char)PyBytes_AS_STRING(name)[0]] = 1;
+    }
+    if (needle_len == 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "collect: the needle is empty");
+        return NULL;
+    }
+    Py_ssize_t len = view.len;
+    if (pos < 0) {
+        pos = 0;
+    }
+    else if (pos > len) {
+        pos = len;
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, &t, found);
+    PyBuffer_Release(&view);
+    if (stop == -2) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    return Py_BuildValue("(Nn)", found, stop);
+}
+
 PyDoc_STRVAR(advance_doc,
 "advance(doc, pos, endpos, xhtml=False) -> int\n"
 "\n"
@@ -427,6 +648,8 @@ speedups_advance(PyObject *module, PyObject *args, PyObject *kwargs)
 static PyMethodDef speedups_methods[] = {
     {"advance", (PyCFunction)(void (*)(void))speedups_advance, METH_VARARGS | METH_KEYWORDS,
      advance_doc},
+    {"collect", (PyCFunction)(void (*)(void))speedups_collect, METH_VARARGS | METH_KEYWORDS,
+     collect_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,7 +23,7 @@ from html.entities import html5
 from hashstatic import tokenizer
 from hashstatic.cache import Asset
 from hashstatic.css import url_spans
-from hashstatic.tokenizer import Attribute, Tag, advance, markup_end, parse_start_tag
+from hashstatic.tokenizer import Attribute, Tag, advance, collect, markup_end, parse_start_tag
 from hashstatic.urls import UrlRewriter, decode_refs
 
 MAX_CONSTRUCT = 1 << 20
@@ -58,6 +58,17 @@ class _Plan:
 
 _PLANS: dict[bytes, _Plan] = {}
 _PLANS_SIZE = 8192
+_TAGS_SIZE = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Rewrite:
+    """What became of a start tag, for a context: valid while every lookup gives the same."""
+
+    text: bytes | None  # the rewritten tag, None when nothing changed
+    looked_up: tuple[tuple[str, Asset | None], ...]  # every lookup made, with its answer
+    rewritten: tuple[tuple[str, Asset], ...]
+    raw_kind: str
 
 
 @functools.cache
@@ -68,7 +79,7 @@ def _hiding_refs(chars: frozenset[int]) -> re.Pattern[bytes]:
     ordered = sorted(chars)
     dec = b"|".join(str(c).encode() for c in ordered)
     hexa = b"|".join(f"{c:x}".encode() for c in ordered)
-    named = [re.escape(k.encode()) for k, v in sorted(html5.items()) if set(v.encode()) <= chars]
+    named = [re.escape(k) for k in _ref_names(chars)]
     return re.compile(
         rb"&(?:#(?:[xX]0*(?i:"
         + hexa
@@ -78,6 +89,12 @@ def _hiding_refs(chars: frozenset[int]) -> re.Pattern[bytes]:
         + b"".join(b"|" + n for n in named)
         + rb")"
     )
+
+
+@functools.cache
+def _ref_names(chars: frozenset[int]) -> tuple[bytes, ...]:
+    """The named references (after "&") whose text is made of bytes of ``chars``."""
+    return tuple(k.encode() for k, v in sorted(html5.items()) if set(v.encode()) <= chars)
 
 
 def srcset_spans(value: str) -> list[tuple[int, int]]:
@@ -127,6 +144,11 @@ class HtmlRewriter:
         self._complete = urls.under_prefix(None)
         self._needle = urls.needle
         self._refs = _hiding_refs(urls.needle_chars)
+        self._ref_names = _ref_names(urls.needle_chars)
+        # Tags are remembered, rewritten, by their bytes and what their URLs resolve against.
+        self._tags: dict[object, _Rewrite] = urls.memo
+        self._context = (urls.context(None), integrity)
+        self._rewritten: list[tuple[str, Asset]] = []
         self._buf = b""
         self._pos = 0  # the tokenizer's position in _buf
         self._emitted = 0  # _buf up to here has been written out
@@ -217,6 +239,25 @@ class HtmlRewriter:
             if self._mode == DONE:
                 self._pos = n
                 return
+            if not self._complete:
+                # Only the start tags that hold a hit matter; collect() finds them in one call.
+                found, stop = collect(
+                    buf, self._pos, self._needle, self._refs, self._ref_names, self.xhtml
+                )
+                for start, tag_end, content_end in found:
+                    self._tag(start, tag_end, content_end)
+                if stop >= 0:
+                    if not self._construct(stop, final):
+                        return
+                    continue
+                if final:
+                    self._pos = n
+                    return
+                s = advance(buf, self._pos, n, self.xhtml)
+                self._pos = s
+                if s == n or not self._construct(s, final):
+                    return
+                continue
             if end <= self._pos:
                 target = self._next_target(self._pos)
                 if target >= 0:
@@ -259,6 +300,7 @@ class HtmlRewriter:
                         _PLANS.clear()
                     _PLANS[buf[s : gt + 1]] = plan
             self._apply(s, plan)
+            self._rewritten.clear()
             self._pos = s + plan.length
             if plan.name == b"plaintext":
                 self._mode = DONE
@@ -277,6 +319,69 @@ class HtmlRewriter:
             self._pos = s + 4
             return True
         return self._incomplete(s, final)
+
+    def _tag(self, s: int, end: int, content_end: int) -> None:
+        """The complete start tag ``buf[s:end]``, which holds a hit; a raw-text element's
+        content runs to ``content_end``."""
+        buf = self._buf
+        key = (buf[s:end], self._context)
+        done = self._tags.get(key)
+        if done is not None:
+            lookup = self.urls.lookup
+            for path, asset in done.looked_up:
+                if lookup(path) is not asset:
+                    done = None  # an asset changed since: do it again
+                    break
+        if done is None:
+            done = self._tags[key] = self._rewrite_tag(s, end)
+        if done.text is not None:
+            self._out.append(buf[self._emitted : s])
+            self._out.append(done.text)
+            self._emitted = end
+        for path, asset in done.rewritten:
+            self.assets[path] = asset
+        self._pos = content_end
+        if done.raw_kind:
+            self._raw_start = end
+            self._raw_kind = done.raw_kind
+            self._raw_content(content_end)
+
+    def _rewrite_tag(self, s: int, end: int) -> _Rewrite:
+        buf = self._buf
+        plan = _PLANS.get(buf[s:end])
+        if plan is None:
+            tag = parse_start_tag(buf, s)
+            assert tag is not None and tag.length == end - s  # collect() found it complete
+            self._at = s
+            plan = self._plan(tag)
+            if len(_PLANS) >= _PLANS_SIZE:
+                _PLANS.clear()
+            _PLANS[buf[s:end]] = plan
+        self._out.append(buf[self._emitted : s])
+        self._emitted = s
+        mark = len(self._out)
+        looked_up: list[tuple[str, Asset | None]] = []
+        lookup = self.urls.lookup
+
+        def recorded(path: str) -> Asset | None:
+            asset = lookup(path)
+            looked_up.append((path, asset))
+            return asset
+
+        self.urls.lookup = recorded
+        self._rewritten.clear()
+        try:
+            self._apply(s, plan)
+        finally:
+            self.urls.lookup = lookup
+        text = None
+        if self._emitted > s:
+            text = b"".join(self._out[mark:]) + buf[self._emitted : end]
+            del self._out[mark:]
+            self._emitted = s
+        if len(self._tags) >= _TAGS_SIZE:
+            self._tags.clear()
+        return _Rewrite(text, tuple(looked_up), tuple(self._rewritten), plan.raw_kind)
 
     def _incomplete(self, s: int, final: bool) -> bool:
         self._pos = s
@@ -306,16 +411,20 @@ class HtmlRewriter:
             if not self._raw_kind:
                 self._pos = max(self._pos, len(buf) - len(self._raw_name) - 3)
             return False
-        end = len(buf) if m is None else m.start()
+        self._raw_content(len(buf) if m is None else m.start())
+        self._mode = DATA
+        return True
+
+    def _raw_content(self, end: int) -> None:
+        """Rewrite a ``<style>`` or import map's content, from ``_raw_start`` to ``end``."""
+        buf = self._buf
         if self._raw_kind == "style":
             for a, b in url_spans(buf[self._raw_start : end]):
                 self._url(self._raw_start + a, self._raw_start + b, refs=False)
         elif self._raw_kind == "importmap":
             self._importmap(self._raw_start, end)
         self._pos = end
-        self._mode = DATA
         self._raw_kind = ""
-        return True
 
     # --- what is rewritten in a tag ---------------------------------------------------------
 
@@ -331,6 +440,7 @@ class HtmlRewriter:
             return None
         self._splice(start, end, done.text)
         self.assets[done.asset.path] = done.asset
+        self._rewritten.append((done.asset.path, done.asset))
         return done.asset
 
     def _set_base(self, tag: Tag) -> None:
@@ -339,6 +449,7 @@ class HtmlRewriter:
             self._base_seen = True
             self._base = self.urls.resolve_base(self._raw(href))
             self._complete = self._complete or self.urls.under_prefix(self._base)
+            self._context = (self.urls.context(self._base), self.integrity)
 
     def _plan(self, tag: Tag) -> _Plan:
         """Where the URLs of ``tag`` (at ``self._at``) are: a function of its bytes alone."""

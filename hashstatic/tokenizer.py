@@ -107,20 +107,78 @@ def advance_py(doc: bytes, pos: int, endpos: int, xhtml: bool = False) -> int:
     return m.end()
 
 
+def collect_py(
+    doc: bytes,
+    pos: int,
+    needle: bytes,
+    refs: re.Pattern[bytes],
+    names: tuple[bytes, ...],
+    xhtml: bool = False,
+) -> tuple[list[tuple[int, int, int]], int]:
+    """The start tags from ``pos`` (data state) that hold a target, and where to look next.
+
+    A target is an occurrence of ``needle`` or a match of ``refs`` (a character reference
+    that could spell a byte of the needle; ``names`` lists the same named references for the
+    C form). Constructs are consumed as :func:`advance` consumes them; each start tag that
+    holds a target is returned as ``(start, end, content_end)``, where ``content_end`` is the
+    ``<`` of the end tag of a raw-text element and ``end`` otherwise, and the search goes on
+    from ``content_end``. It stops, returning that position, at a construct that holds a
+    target and is not such a complete start tag (a comment, an end tag, a tag or raw text
+    not finished in ``doc``) and at every ``<base`` and ``<plaintext``; it returns -1 when
+    no target is left.
+    """
+    found: list[tuple[int, int, int]] = []
+    n = len(doc)
+    p = max(0, min(pos, n))
+    next_hit = next_ref = -1
+    while True:
+        if next_hit < p:
+            next_hit = doc.find(needle, p)
+            if next_hit < 0:
+                next_hit = n
+        if next_ref < p:
+            m = refs.search(doc, p)
+            next_ref = n if m is None else m.start()
+        target = min(next_hit, next_ref)
+        if target >= n:
+            return found, -1
+        q = advance(doc, p, target + 1, xhtml)
+        if q == target + 1:
+            p = q
+            continue
+        if not doc[q + 1 : q + 2].isalpha():
+            return found, q
+        tag = parse_start_tag(doc, q)
+        if tag is None or tag.name in (b"base", b"plaintext"):
+            return found, q
+        end = content_end = q + tag.length
+        if tag.name in RAW_TEXT and not (xhtml and tag.self_closing):
+            m = _RAW_END[tag.name].search(doc, end)
+            if m is None:
+                return found, q
+            content_end = m.start()
+        found.append((q, end, content_end))
+        p = content_end
+
+
 Advance = Callable[[bytes, int, int, bool], int]
+Collect = Callable[
+    [bytes, int, bytes, re.Pattern[bytes], tuple[bytes, ...], bool],
+    tuple[list[tuple[int, int, int]], int],
+]
 
 
-def _load_advance() -> tuple[Advance, bool]:
+def _load() -> tuple[Advance, Collect, bool]:
     if os.environ.get("HASHSTATIC_PURE_PYTHON"):
-        return advance_py, False
+        return advance_py, collect_py, False
     try:
         from hashstatic import _speedups  # type: ignore[attr-defined]
     except ImportError:
-        return advance_py, False
-    return _speedups.advance, True
+        return advance_py, collect_py, False
+    return _speedups.advance, _speedups.collect, True
 
 
-advance, ACCELERATED = _load_advance()
+advance, collect, ACCELERATED = _load()
 
 
 # --- the construct at a position -----------------------------------------------------------

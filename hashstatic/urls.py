@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.entities import html5
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from hashstatic.cache import Asset
@@ -31,7 +32,9 @@ Origin = tuple[str, str, int]
 # What a URL's text says, independent of the files: (path under root, where the hash goes,
 # where the URL's path starts and ends in the raw bytes, the files it may be a hashed name of).
 _Located = tuple[str, int, int, int, tuple[str, ...]]
-Memo = dict[tuple[bytes, bool, object], "_Located | None"]
+# One memo per middleware holds what its pages' URLs, page URLs and tags resolve to, each
+# under keys of its own shape.
+Memo = dict[object, Any]
 _MEMO_SIZE = 8192
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -164,6 +167,43 @@ def parse_origin(url: str) -> tuple[Origin, str]:
     return parts[0], parts[1]
 
 
+@dataclass(frozen=True, slots=True)
+class _PageFacts:
+    """What a page's URL, the prefix and ``url_base`` say, whatever the page holds."""
+
+    prefix: str
+    origin: Origin
+    page_path: str
+    page_key: tuple[str, Origin, str]
+    url_base: bytes | None
+    needle: bytes
+    needle_chars: frozenset[int]
+    cross_origin: bool
+
+    @classmethod
+    def of(cls, prefix: str, page_url: str, url_base: str | None) -> _PageFacts:
+        prefix = quote(prefix, safe=_URL_SAFE)
+        origin, page_path = parse_origin(page_url)
+        page_path = page_path.split("?", 1)[0].split("#", 1)[0]
+        # The fast path searches for the prefix's last segment: any URL that resolves under
+        # the prefix contains it, unless the page (or its base) already sits under the prefix.
+        last = prefix.rstrip("/").rsplit("/", 1)[-1]
+        cross_origin = False
+        if url_base:
+            base_parts = split_url(url_base, origin)
+            cross_origin = base_parts is None or base_parts[0] not in (None, origin)
+        return cls(
+            prefix=prefix,
+            origin=origin,
+            page_path=page_path,
+            page_key=(prefix, origin, page_path[: page_path.rfind("/") + 1]),
+            url_base=url_base.encode("ascii") if url_base else None,
+            needle=(last + "/").encode("ascii") if last else b"",
+            needle_chars=frozenset((last + "/").encode("ascii")) if last else frozenset(),
+            cross_origin=cross_origin,
+        )
+
+
 class UrlRewriter:
     """Decides, for one page, which URLs name assets and how they are written hashed."""
 
@@ -177,24 +217,31 @@ class UrlRewriter:
         hash_length: int = 12,
         memo: Memo | None = None,
     ) -> None:
-        self.prefix = quote(prefix, safe=_URL_SAFE)
-        # Pages of a site repeat the same URLs; how each resolves is shared across responses.
+        # Pages of a site repeat the same URLs; how each resolves is shared across responses,
+        # and so is what a page's own URL says.
         self.memo: Memo = {} if memo is None else memo
         self.lookup = lookup
         self.hash_length = hash_length
-        self.origin, page_path = parse_origin(page_url)
-        self.page_path = page_path.split("?", 1)[0].split("#", 1)[0]
-        self._page_key = (self.prefix, self.origin, self.page_path[: self.page_path.rfind("/") + 1])
-        self.url_base = url_base.encode("ascii") if url_base else None
-        # The fast path searches for the prefix's last segment: any URL that resolves under
-        # the prefix contains it, unless the page (or its base) already sits under the prefix.
-        last = self.prefix.rstrip("/").rsplit("/", 1)[-1]
-        self.needle = (last + "/").encode("ascii") if last else b""
-        self.needle_chars = frozenset((last + "/").encode("ascii")) if last else frozenset()
-        self.cross_origin = False
-        if url_base:
-            base_parts = split_url(url_base, self.origin)
-            self.cross_origin = base_parts is None or base_parts[0] not in (None, self.origin)
+        key = ("page", prefix, page_url.partition("?")[0], url_base)
+        page: _PageFacts | None = self.memo.get(key)
+        if page is None:
+            page = _PageFacts.of(prefix, page_url, url_base)
+            if len(self.memo) >= _MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = page
+        self.prefix = page.prefix
+        self.origin = page.origin
+        self.page_path = page.page_path
+        self._page_key = page.page_key
+        self.url_base = page.url_base
+        self.needle = page.needle
+        self.needle_chars = page.needle_chars
+        self.cross_origin = page.cross_origin
+
+    def context(self, base: str | None) -> object:
+        """What a URL's rewritten form depends on beside its text and the lookups it makes."""
+        where = self._page_key if base is None else (self.prefix, base)
+        return (where, self.hash_length, self.url_base)
 
     def under_prefix(self, base: str | None) -> bool:
         """Whether relative URLs of this page (with this base) may resolve under the prefix."""
@@ -241,12 +288,12 @@ class UrlRewriter:
     def _located(self, raw: bytes, base: str | None, refs: bool) -> _Located | None:
         key = (raw, refs, self._page_key if base is None else (self.prefix, base))
         try:
-            return self.memo[key]
+            found: _Located | None = self.memo[key]
         except KeyError:
             if len(self.memo) >= _MEMO_SIZE:
                 self.memo.clear()
             found = self.memo[key] = self._locate(raw, base, refs)
-            return found
+        return found
 
     def rewrite_url(
         self, raw: bytes, base: str | None = None, *, refs: bool = True

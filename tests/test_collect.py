@@ -1,0 +1,187 @@
+"""``collect``: which start tags of a page hold a target, in C and in Python.
+
+``collect_py`` is the reference, written with ``advance`` and the regular expressions of the
+tokenizer; the table pins down what it returns, and the properties check that
+``hashstatic._speedups.collect`` returns the same on generated documents, on real pages, and
+without reading a byte outside the buffer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hashstatic.html import _hiding_refs, _ref_names
+from hashstatic.tokenizer import collect_py
+from tests.test_tokenizer import CORPUS, GUARDED, GuardedBuffer, document, property_settings
+
+NEEDLE = b"_static/"
+REFS = _hiding_refs(frozenset(NEEDLE))
+NAMES = _ref_names(frozenset(NEEDLE))
+Found = tuple[list[tuple[int, int, int]], int]
+
+
+def _load_c() -> Callable[..., Any] | None:
+    try:
+        module: Any = importlib.import_module("hashstatic._speedups")
+    except ImportError:
+        return None
+    collect: Callable[..., Any] = module.collect
+    return collect
+
+
+C_COLLECT = _load_c()
+needs_c = pytest.mark.skipif(C_COLLECT is None, reason="hashstatic._speedups is not built")
+
+
+def py(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False) -> Found:
+    return collect_py(bytes(doc), pos, NEEDLE, REFS, NAMES, xhtml)
+
+
+def c(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False) -> Found:
+    if C_COLLECT is None:
+        pytest.skip("hashstatic._speedups is not built")
+    found, stop = C_COLLECT(doc, pos, NEEDLE, REFS, NAMES, xhtml)
+    return [tuple(t) for t in found], stop
+
+
+@pytest.fixture(params=["python", "c"])
+def collect(request: pytest.FixtureRequest) -> Callable[..., Found]:
+    return py if request.param == "python" else c
+
+
+def test_names_are_the_references_that_spell_needle_bytes() -> None:
+    assert set(NAMES) == {b"lowbar;", b"UnderBar;", b"sol;"}
+
+
+A = b'<a href="/_static/a.css">'
+S = b'<script src="_static/a.js">'
+
+CASES = [
+    # (document, xhtml, expected triples, expected stop)
+    pytest.param(b"no target at all <a href=x>", False, [], -1, id="nothing"),
+    pytest.param(b"text _static/ text", False, [], -1, id="in-text"),
+    pytest.param(b"x" + A + b"y", False, [(1, 1 + len(A), 1 + len(A))], -1, id="tag"),
+    pytest.param(
+        b'<link href="_static/a.css" data-x="_static/b">',
+        False,
+        [(0, 46, 46)],
+        -1,
+        id="two-hits-one-tag",
+    ),
+    pytest.param(A + A, False, [(0, 25, 25), (25, 50, 50)], -1, id="two-tags"),
+    pytest.param(S + b"var x;</script>", False, [(0, 27, 33)], -1, id="script-tag"),
+    pytest.param(
+        b"<script>'_static/'</script><a href=_static/x>",
+        False,
+        [(0, 8, 18), (27, 45, 45)],
+        -1,
+        id="script-content-then-tag",
+    ),
+    pytest.param(S[:-1] + b"/>" + A, True, [(0, 28, 28), (28, 53, 53)], -1, id="xhtml-self-closed"),
+    pytest.param(b"<!-- _static/ -->", False, [], 0, id="comment"),
+    pytest.param(b"</a _static/>", False, [], 0, id="end-tag"),
+    pytest.param(b"<base href=/>" + A, False, [], 0, id="base"),
+    pytest.param(A + b"<plaintext>_static/", False, [(0, 25, 25)], 25, id="plaintext"),
+    pytest.param(b'<a href="_static/', False, [], 0, id="unfinished-tag"),
+    pytest.param(S + b"_static/", False, [], 0, id="unfinished-raw-text"),
+    pytest.param(b"<a href=&#95;static/x>", False, [(0, 22, 22)], -1, id="decimal-ref"),
+    pytest.param(b"<a href=_stati&#X0063;/x>", False, [(0, 25, 25)], -1, id="hex-ref"),
+    pytest.param(b"<a href=_static&sol;x>", False, [(0, 22, 22)], -1, id="named-ref"),
+    pytest.param(b"<a href=&#950;&#x5f0;&sola>", False, [], -1, id="refs-to-other-chars"),
+    pytest.param(b"&#95;&lowbar; text", False, [], -1, id="refs-in-text"),
+]
+
+
+@pytest.mark.parametrize(("doc", "xhtml", "triples", "stop"), CASES)
+def test_cases(
+    collect: Callable[..., Found], doc: bytes, xhtml: bool, triples: list[Any], stop: int
+) -> None:
+    assert collect(doc, 0, xhtml) == (triples, stop)
+
+
+def test_starts_at_pos(collect: Callable[..., Found]) -> None:
+    doc = A + b"text" + A
+    assert collect(doc, len(A)) == ([(29, 54, 54)], -1)
+    assert collect(doc, len(doc)) == ([], -1)
+
+
+@needs_c
+def test_c_checks_its_arguments() -> None:
+    assert C_COLLECT is not None
+    with pytest.raises(ValueError, match="needle"):
+        C_COLLECT(b"x", 0, b"", REFS, NAMES)
+    with pytest.raises(TypeError):
+        C_COLLECT(b"x", 0, NEEDLE, REFS, ("sol;",))
+    with pytest.raises(TypeError):
+        C_COLLECT(b"x", 0, NEEDLE, REFS, [b"sol;"])
+    assert C_COLLECT(b"x" + A, -5, NEEDLE, REFS, NAMES) == ([(1, 26, 26)], -1)
+    assert C_COLLECT(A, 99, NEEDLE, REFS, NAMES) == ([], -1)
+
+
+TARGETS = [
+    NEEDLE,
+    b"/_static/a.css",
+    b"&#95;",
+    b"&#x5F",
+    b"&#0095;",
+    b"&sol;",
+    b"&lowbar;",
+    b"&UnderBar;",
+    b"&#47",
+    b"&#x2f;",
+    b"&#1155;",
+    b"&#x",
+    b"&",
+    b"_stat",
+    b"ic/",
+]
+targeted = st.lists(st.one_of(document, st.sampled_from(TARGETS)), min_size=1, max_size=6).map(
+    b"".join
+)
+
+
+@needs_c
+@property_settings
+@given(doc=targeted, data=st.data())
+def test_c_agrees_on_generated_documents(doc: bytes, data: st.DataObject) -> None:
+    pos = data.draw(st.integers(0, len(doc)), label="pos")
+    for xhtml in (False, True):
+        assert c(doc, pos, xhtml) == py(doc, pos, xhtml)
+
+
+@needs_c
+@pytest.mark.skipif(sys.platform != "linux", reason="needs mprotect")
+@property_settings
+@given(doc=targeted)
+def test_c_reads_nothing_outside_the_buffer(doc: bytes) -> None:
+    if not GUARDED:
+        GUARDED.append(GuardedBuffer())
+    guarded = GUARDED[0]
+    doc = doc[: guarded.page]
+    for cut in range(len(doc) + 1):
+        for xhtml in (False, True):
+            expected = py(doc[:cut], 0, xhtml)
+            assert c(guarded.ending_at_guard(doc[:cut]), 0, xhtml) == expected
+            assert c(guarded.starting_at_guard(doc[:cut]), 0, xhtml) == expected
+
+
+@needs_c
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="no corpus of real pages")
+def test_real_pages_agree() -> None:
+    pages = sorted(Path(CORPUS).rglob("*.html"))[::7]
+    assert pages
+    tags = 0
+    for path in pages:
+        doc = path.read_bytes()
+        found = c(doc)
+        assert found == py(doc), path
+        tags += len(found[0])
+    assert tags > len(pages)  # the pages do reference their assets
