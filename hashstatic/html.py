@@ -58,7 +58,7 @@ class _Plan:
 
 _PLANS: dict[bytes, _Plan] = {}
 _PLANS_SIZE = 8192
-_TAGS_SIZE = 1 << 16
+_TAGS_SIZE = 4096  # per context
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +145,14 @@ class HtmlRewriter:
         self._needle = urls.needle
         self._refs = _hiding_refs(urls.needle_chars)
         self._ref_names = _ref_names(urls.needle_chars)
-        # Tags are remembered, rewritten, by their bytes and what their URLs resolve against.
-        self._tags: dict[object, _Rewrite] = urls.memo
-        self._context = (urls.context(None), integrity)
+        # Tags are remembered, rewritten, by their bytes, in a dictionary for what their URLs
+        # resolve against, kept in the middleware's memo.
+        self._tags = self._tags_for(urls.context(None))
         self._rewritten: list[tuple[str, Asset]] = []
         self._buf = b""
         self._pos = 0  # the tokenizer's position in _buf
         self._emitted = 0  # _buf up to here has been written out
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
         self._mode = DATA
         self._raw_name = b""
         self._raw_kind = ""  # "style", "importmap" or "" (content left alone)
@@ -190,10 +190,16 @@ class HtmlRewriter:
         keep = min(keep, len(self._buf))
         if self._mode == DONE:
             keep = len(self._buf)
-        self._out.append(self._buf[self._emitted : keep])
-        out = b"".join(self._out)
-        self._out.clear()
-        self._buf = self._buf[keep:]
+        buf = self._buf
+        if not self._out and self._emitted == 0 and keep == len(buf):
+            out = buf  # nothing was spliced: no copy
+        else:
+            # A long tail is joined from a view, not copied twice.
+            tail = buf[self._emitted : keep] if keep - self._emitted < 4096 else None
+            self._out.append(memoryview(buf)[self._emitted : keep] if tail is None else tail)
+            out = b"".join(self._out)
+            self._out.clear()
+        self._buf = buf[keep:]
         self._pos -= keep
         self._raw_start -= keep
         self._emitted = max(0, self._emitted - keep)
@@ -244,8 +250,8 @@ class HtmlRewriter:
                 found, stop = collect(
                     buf, self._pos, self._needle, self._refs, self._ref_names, self.xhtml
                 )
-                for start, tag_end, content_end in found:
-                    self._tag(start, tag_end, content_end)
+                if found:
+                    self._found(found)
                 if stop >= 0:
                     if not self._construct(stop, final):
                         return
@@ -320,31 +326,49 @@ class HtmlRewriter:
             return True
         return self._incomplete(s, final)
 
-    def _tag(self, s: int, end: int, content_end: int) -> None:
-        """The complete start tag ``buf[s:end]``, which holds a hit; a raw-text element's
-        content runs to ``content_end``."""
-        buf = self._buf
-        key = (buf[s:end], self._context)
-        done = self._tags.get(key)
-        if done is not None:
-            lookup = self.urls.lookup
-            for path, asset in done.looked_up:
-                if lookup(path) is not asset:
-                    done = None  # an asset changed since: do it again
-                    break
-        if done is None:
-            done = self._tags[key] = self._rewrite_tag(s, end)
-        if done.text is not None:
-            self._out.append(buf[self._emitted : s])
-            self._out.append(done.text)
-            self._emitted = end
-        for path, asset in done.rewritten:
-            self.assets[path] = asset
-        self._pos = content_end
-        if done.raw_kind:
-            self._raw_start = end
-            self._raw_kind = done.raw_kind
-            self._raw_content(content_end)
+    def _tags_for(self, context: object) -> dict[bytes, _Rewrite]:
+        key = ("tags", context, self.integrity)
+        memo = self.urls.memo
+        tags: dict[bytes, _Rewrite] | None = memo.get(key)
+        if tags is None:
+            tags = memo[key] = {}
+        return tags
+
+    def _found(self, found: list[tuple[int, int, int]]) -> None:
+        """Rewrite the complete start tags that hold hits, ``(start, end, content_end)``,
+        where a raw-text element's content runs to ``content_end``."""
+        buf, out, tags, assets = self._buf, self._out, self._tags, self.assets
+        lookup = self.urls.lookup
+        emitted = self._emitted
+        for s, end, content_end in found:
+            tag = buf[s:end]
+            done = tags.get(tag)
+            if done is not None:
+                for path, asset in done.looked_up:
+                    if lookup(path) is not asset:
+                        done = None  # an asset changed since: do it again
+                        break
+            if done is None:
+                self._emitted = emitted
+                done = self._rewrite_tag(s, end)
+                emitted = self._emitted
+                if len(tags) >= _TAGS_SIZE:
+                    tags.clear()
+                tags[tag] = done
+            if done.text is not None:
+                out.append(buf[emitted:s])
+                out.append(done.text)
+                emitted = end
+            for path, asset in done.rewritten:
+                assets[path] = asset
+            if done.raw_kind:
+                self._emitted = emitted
+                self._raw_start = end
+                self._raw_kind = done.raw_kind
+                self._raw_content(content_end)
+                emitted = self._emitted
+        self._emitted = emitted
+        self._pos = found[-1][2]
 
     def _rewrite_tag(self, s: int, end: int) -> _Rewrite:
         buf = self._buf
@@ -379,8 +403,6 @@ class HtmlRewriter:
             text = b"".join(self._out[mark:]) + buf[self._emitted : end]
             del self._out[mark:]
             self._emitted = s
-        if len(self._tags) >= _TAGS_SIZE:
-            self._tags.clear()
         return _Rewrite(text, tuple(looked_up), tuple(self._rewritten), plan.raw_kind)
 
     def _incomplete(self, s: int, final: bool) -> bool:
@@ -449,7 +471,7 @@ class HtmlRewriter:
             self._base_seen = True
             self._base = self.urls.resolve_base(self._raw(href))
             self._complete = self._complete or self.urls.under_prefix(self._base)
-            self._context = (self.urls.context(self._base), self.integrity)
+            self._tags = self._tags_for(self.urls.context(self._base))
 
     def _plan(self, tag: Tag) -> _Plan:
         """Where the URLs of ``tag`` (at ``self._at``) are: a function of its bytes alone."""
