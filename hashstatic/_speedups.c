@@ -466,8 +466,8 @@ find_ref(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
 
 /* The loop of tokenizer.collect_py: see its docstring. */
 static Py_ssize_t
-collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, const Targets *t,
-             PyObject *found)
+collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, int to_end,
+             const Targets *t, PyObject *found)
 {
     Py_ssize_t next_hit = -1, next_ref = -1;
     for (;;) {
@@ -479,6 +479,10 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, co
         }
         Py_ssize_t target = next_hit < next_ref ? next_hit : next_ref;
         if (target >= end) {
+            if (to_end) {
+                p = advance_impl(s, p, end, xhtml);
+                return p == end ? -1 : p;
+            }
             return -1;
         }
         Py_ssize_t q = advance_impl(s, p, target + 1, xhtml);
@@ -520,29 +524,29 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, co
 }
 
 PyDoc_STRVAR(collect_doc,
-"collect(doc, pos, needle, refs, names, xhtml=False) -> (list, int)\n"
+"collect(doc, pos, needle, refs, names, xhtml=False, to_end=False) -> (list, int)\n"
 "\n"
 "The start tags from pos (data state) that hold the needle or a reference that\n"
 "could spell one of its bytes, as (start, end, content_end) triples, and where\n"
-"the rewriter must look itself next (-1: no target is left). The same result as\n"
+"the rewriter must look itself next (-1: nowhere). The same result as\n"
 "hashstatic.tokenizer.collect_py, which documents it; refs is unused here (the\n"
 "pure-Python form searches with it), names are the reference names after \"&\".");
 
 static PyObject *
 speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"doc", "pos", "needle", "refs", "names", "xhtml", NULL};
+    static char *kwlist[] = {"doc", "pos", "needle", "refs", "names", "xhtml", "to_end", NULL};
     Py_buffer view;
     Py_ssize_t pos;
     const char *needle;
     Py_ssize_t needle_len;
     PyObject *refs, *names;
-    int xhtml = 0;
+    int xhtml = 0, to_end = 0;
 
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*ny#OO!|p:collect", kwlist, &view, &pos,
-                                     &needle, &needle_len, &refs, &PyTuple_Type, &names,
-                                     &xhtml)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*ny#OO!|pp:collect", kwlist, &view, &pos,
+                                     &needle, &needle_len, &refs, &PyTuple_Type, &names, &xhtml,
+                                     &to_end)) {
         return NULL;
     }
     (void)refs;
@@ -580,7 +584,8 @@ speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, &t, found);
+    Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, to_end, &t,
+                                   found);
     PyBuffer_Release(&view);
     if (stop == -2) {
         Py_DECREF(found);

@@ -247,21 +247,22 @@ class HtmlRewriter:
                 return
             if not self._complete:
                 # Only the start tags that hold a hit matter; collect() finds them in one call.
+                # A stream needs to know where the next chunk starts: to_end.
                 found, stop = collect(
-                    buf, self._pos, self._needle, self._refs, self._ref_names, self.xhtml
+                    buf,
+                    self._pos,
+                    self._needle,
+                    self._refs,
+                    self._ref_names,
+                    self.xhtml,
+                    not final,
                 )
                 if found:
                     self._found(found)
-                if stop >= 0:
-                    if not self._construct(stop, final):
-                        return
-                    continue
-                if final:
+                if stop < 0:
                     self._pos = n
                     return
-                s = advance(buf, self._pos, n, self.xhtml)
-                self._pos = s
-                if s == n or not self._construct(s, final):
+                if not self._construct(stop, final):
                     return
                 continue
             if end <= self._pos:
@@ -292,7 +293,9 @@ class HtmlRewriter:
         if nxt.isalpha():
             # Pages repeat their tags: what a tag's bytes say is remembered by those bytes.
             gt = buf.find(b">", s)
-            plan = _PLANS.get(buf[s : gt + 1]) if gt >= 0 else None
+            if gt < 0:
+                return self._incomplete(s, final)  # no ">" yet: not a whole tag
+            plan = _PLANS.get(buf[s : gt + 1])
             if plan is None:
                 tag = parse_start_tag(buf, s)
                 if tag is None:

@@ -114,6 +114,7 @@ def collect_py(
     refs: re.Pattern[bytes],
     names: tuple[bytes, ...],
     xhtml: bool = False,
+    to_end: bool = False,
 ) -> tuple[list[tuple[int, int, int]], int]:
     """The start tags from ``pos`` (data state) that hold a target, and where to look next.
 
@@ -125,7 +126,9 @@ def collect_py(
     from ``content_end``. It stops, returning that position, at a construct that holds a
     target and is not such a complete start tag (a comment, an end tag, a tag or raw text
     not finished in ``doc``) and at every ``<base`` and ``<plaintext``; it returns -1 when
-    no target is left.
+    no target is left. With ``to_end`` (a stream, which must know where the next chunk
+    starts), it then advances to the end of ``doc`` and returns where :func:`advance` stops,
+    or -1 when that is the end.
     """
     found: list[tuple[int, int, int]] = []
     n = len(doc)
@@ -141,6 +144,9 @@ def collect_py(
             next_ref = n if m is None else m.start()
         target = min(next_hit, next_ref)
         if target >= n:
+            if to_end:
+                p = advance(doc, p, n, xhtml)
+                return found, -1 if p == n else p
             return found, -1
         q = advance(doc, p, target + 1, xhtml)
         if q == target + 1:
@@ -163,7 +169,7 @@ def collect_py(
 
 Advance = Callable[[bytes, int, int, bool], int]
 Collect = Callable[
-    [bytes, int, bytes, re.Pattern[bytes], tuple[bytes, ...], bool],
+    [bytes, int, bytes, re.Pattern[bytes], tuple[bytes, ...], bool, bool],
     tuple[list[tuple[int, int, int]], int],
 ]
 

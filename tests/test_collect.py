@@ -41,14 +41,14 @@ C_COLLECT = _load_c()
 needs_c = pytest.mark.skipif(C_COLLECT is None, reason="hashstatic._speedups is not built")
 
 
-def py(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False) -> Found:
-    return collect_py(bytes(doc), pos, NEEDLE, REFS, NAMES, xhtml)
+def py(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False, to_end: bool = False) -> Found:
+    return collect_py(bytes(doc), pos, NEEDLE, REFS, NAMES, xhtml, to_end)
 
 
-def c(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False) -> Found:
+def c(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False, to_end: bool = False) -> Found:
     if C_COLLECT is None:
         pytest.skip("hashstatic._speedups is not built")
-    found, stop = C_COLLECT(doc, pos, NEEDLE, REFS, NAMES, xhtml)
+    found, stop = C_COLLECT(doc, pos, NEEDLE, REFS, NAMES, xhtml, to_end)
     return [tuple(t) for t in found], stop
 
 
@@ -107,6 +107,23 @@ def test_cases(
     assert collect(doc, 0, xhtml) == (triples, stop)
 
 
+TO_END_CASES = [
+    pytest.param(b"text <a href=x> text", [], -1, id="to-the-end"),
+    pytest.param(A + b"text <a href=x", [(0, 25, 25)], 30, id="unfinished-tag-after"),
+    pytest.param(A + b"<!-- no end", [(0, 25, 25)], 25, id="unfinished-comment-after"),
+    pytest.param(b"<script>x = 1;", [], 0, id="unfinished-raw-text"),
+    pytest.param(b"<base href=/x/> text", [], 0, id="base"),
+    pytest.param(b"<!-- _static/", [], 0, id="target-in-unfinished-comment"),
+]
+
+
+@pytest.mark.parametrize(("doc", "triples", "stop"), TO_END_CASES)
+def test_to_end(collect: Callable[..., Found], doc: bytes, triples: list[Any], stop: int) -> None:
+    assert collect(doc, 0, False, True) == (triples, stop)
+    if stop == -1:
+        assert collect(doc, 0, False, False) == (triples, -1)
+
+
 def test_starts_at_pos(collect: Callable[..., Found]) -> None:
     doc = A + b"text" + A
     assert collect(doc, len(A)) == ([(29, 54, 54)], -1)
@@ -154,7 +171,8 @@ targeted = st.lists(st.one_of(document, st.sampled_from(TARGETS)), min_size=1, m
 def test_c_agrees_on_generated_documents(doc: bytes, data: st.DataObject) -> None:
     pos = data.draw(st.integers(0, len(doc)), label="pos")
     for xhtml in (False, True):
-        assert c(doc, pos, xhtml) == py(doc, pos, xhtml)
+        for to_end in (False, True):
+            assert c(doc, pos, xhtml, to_end) == py(doc, pos, xhtml, to_end)
 
 
 @needs_c
@@ -168,9 +186,9 @@ def test_c_reads_nothing_outside_the_buffer(doc: bytes) -> None:
     doc = doc[: guarded.page]
     for cut in range(len(doc) + 1):
         for xhtml in (False, True):
-            expected = py(doc[:cut], 0, xhtml)
-            assert c(guarded.ending_at_guard(doc[:cut]), 0, xhtml) == expected
-            assert c(guarded.starting_at_guard(doc[:cut]), 0, xhtml) == expected
+            expected = py(doc[:cut], 0, xhtml, True)
+            assert c(guarded.ending_at_guard(doc[:cut]), 0, xhtml, True) == expected
+            assert c(guarded.starting_at_guard(doc[:cut]), 0, xhtml, True) == expected
 
 
 @needs_c
@@ -183,5 +201,6 @@ def test_real_pages_agree() -> None:
         doc = path.read_bytes()
         found = c(doc)
         assert found == py(doc), path
+        assert c(doc, 0, False, True) == py(doc, 0, False, True)
         tags += len(found[0])
     assert tags > len(pages)  # the pages do reference their assets
