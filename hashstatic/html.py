@@ -2,9 +2,12 @@
 
 A page is never parsed into a tree nor serialized again. The rewriter searches the bytes for
 the asset prefix (``UrlRewriter.needle``) and for character references that could spell part
-of it, and only around those hits asks the tokenizer what the hit sits in. A hit in a URL
-attribute, a ``style`` attribute, a ``<style>`` element or an import map is handed to
-:class:`~hashstatic.urls.UrlRewriter`; anything else (text, comments, scripts) is left alone.
+of it, and only around those hits asks the tokenizer what the hit sits in; one call of
+:func:`~hashstatic.tokenizer.collect` does both, returning the start tags that hold hits. A
+hit in a URL attribute, a ``style`` attribute, a ``<style>`` element or an import map is
+handed to :class:`~hashstatic.urls.UrlRewriter`; anything else (text, comments, scripts) is
+left alone. A start tag's rewrite is remembered by its bytes and what its URLs resolve
+against, and reused while every lookup it made gives the same asset: pages repeat their tags.
 Where the page's base lies under the prefix, every relative URL may name an asset, so every
 start tag is examined: the complete path, slower and never wrong.
 
@@ -158,8 +161,6 @@ class HtmlRewriter:
         self._raw_kind = ""  # "style", "importmap" or "" (content left alone)
         self._raw_start = 0
         self._at = 0  # where the tag being looked at starts
-        self._next_hit = -1
-        self._next_ref = -1
 
     # --- public API -------------------------------------------------------------------------
 
@@ -203,27 +204,12 @@ class HtmlRewriter:
         self._pos -= keep
         self._raw_start -= keep
         self._emitted = max(0, self._emitted - keep)
-        self._next_hit = self._next_ref = -1
         return out
 
     def _splice(self, start: int, end: int, text: bytes) -> None:
         self._out.append(self._buf[self._emitted : start])
         self._out.append(text)
         self._emitted = end
-
-    def _next_target(self, frm: int) -> int:
-        buf = self._buf
-        if self._complete:
-            return buf.find(b"<", frm)
-        if self._next_hit < frm:
-            self._next_hit = buf.find(self._needle, frm)
-            if self._next_hit < 0:
-                self._next_hit = len(buf) + 1  # none left: remember that
-        if self._next_ref < frm:
-            m = self._refs.search(buf, frm)
-            self._next_ref = len(buf) + 1 if m is None else m.start()
-        t = min(self._next_hit, self._next_ref)
-        return -1 if t > len(buf) else t
 
     def _run(self, final: bool) -> None:
         buf = self._buf
@@ -265,8 +251,9 @@ class HtmlRewriter:
                 if not self._construct(stop, final):
                     return
                 continue
+            # The complete path: every start tag may hold a URL of an asset.
             if end <= self._pos:
-                target = self._next_target(self._pos)
+                target = buf.find(b"<", self._pos)
                 if target >= 0:
                     end = target + 1
                 elif final:
@@ -450,6 +437,7 @@ class HtmlRewriter:
             self._importmap(self._raw_start, end)
         self._pos = end
         self._raw_kind = ""
+        self._rewritten.clear()  # only tags remember what they rewrote
 
     # --- what is rewritten in a tag ---------------------------------------------------------
 
