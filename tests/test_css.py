@@ -1,8 +1,13 @@
+"""Where the URLs are in CSS: a table, and the fast scanner against the reference one."""
+
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hashstatic.css import url_spans
+from tests import css_oracle
 
 
 @pytest.mark.parametrize(
@@ -35,3 +40,45 @@ from hashstatic.css import url_spans
 )
 def test_url_spans(css: bytes, urls: list[bytes]) -> None:
     assert [css[a:b] for a, b in url_spans(css)] == urls
+
+
+CSS_PIECES = [
+    b"url(",
+    b"URL(",
+    b"myurl(",
+    b"url( ",
+    b"image-set(",
+    b"-webkit-image-set(",
+    b"x-webkit-image-set(",
+    b"webkit-image-set(",
+    b"@import",
+    b"@IMPORT ",
+    b"@imports",
+    b"x@import",
+    b"(",
+    b")",
+    b'"',
+    b"'",
+    b'"a.png"',
+    b"'b.png' 1x",
+    b"/*",
+    b"*/",
+    b"/",
+    b"\\",
+    b"\n",
+    b" ",
+    b",",
+    b";",
+    b"a.png",
+    b"u",
+    b"rl",
+    b"-",
+    b"\xc3\xa9",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(CSS_PIECES) | st.binary(max_size=3), max_size=24))
+def test_agrees_with_the_reference_scanner(pieces: list[bytes]) -> None:
+    text = b"".join(pieces)
+    assert url_spans(text) == css_oracle.url_spans(text)
