@@ -139,6 +139,7 @@ def main() -> int:
         out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
         pure = json.loads(out)
     report = {
+        "benchmark": "rewrite",
         "corpus": str(args.corpus),
         "pages": len(pages),
         "bytes": sum(len(p.body) for p in pages),

@@ -1,0 +1,237 @@
+"""End to end: an HTML page through waitress, with the middleware and without it.
+
+A plain WSGI app answers ``/`` with a 50 KB page holding 16 asset references (4 stylesheets,
+6 scripts, 6 images; see ``sites.page``). It runs under waitress three ways: alone, behind
+``HashStatic`` in development (hashes from disk, a ``stat`` per referenced file per page) and
+behind ``HashStatic`` with a manifest (no file touched per page). Each way is loaded by
+``wrk`` on loopback, interleaved, and the middleware's requests per second are given as a
+ratio to the app alone.
+
+Two body shapes, because the middleware takes two paths: a ``list`` (rewritten whole, with an
+exact ``Content-Length``), and a one-chunk iterator, which is what frameworks return (Django's
+``HttpResponse``, Werkzeug's ``ClosingIterator``), rewritten as it streams. The same
+comparison is also made in-process (each WSGI app called directly) to show the Python cost
+without the server's.
+
+This is not a test: it prints tables, writes ``benchmarks/results/endtoend.json`` and never
+fails on speed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import common, sites
+
+NAME = "endtoend"
+SHAPES = ("list", "iterator")
+MODES = ("none", "development", "manifest")
+LABELS = {
+    "none": "app alone",
+    "development": "HashStatic, development",
+    "manifest": "HashStatic, manifest",
+}
+HASHED = re.compile(rb"/static/[^\"]+\.[0-9a-f]{12}\.[a-z0-9]+\"")
+
+
+class _Body:
+    """A one-chunk body that is not a list, as frameworks return."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        pass
+
+
+def page_app(shape: str) -> Callable[..., Iterable[bytes]]:
+    body = sites.page()
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+    ]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", list(headers))
+        return [body] if shape == "list" else _Body([body])
+
+    return app
+
+
+def server(shape: str, mode: str, root: str, manifest: str) -> Any:
+    """The app in ``shape``, alone or behind HashStatic in ``mode`` (a waitress factory)."""
+    from hashstatic import HashStatic
+
+    app = page_app(shape)
+    if mode == "none":
+        return app
+    if mode == "development":
+        return HashStatic(app, root=root, prefix="/static/")
+    return HashStatic(app, root=root, prefix="/static/", manifest=manifest)
+
+
+def check(mode: str, body: bytes, status: int) -> None:
+    found = len(HASHED.findall(body))
+    wanted = 0 if mode == "none" else 16
+    if status != 200 or found != wanted:
+        raise SystemExit(f"{mode}: status {status}, {found} hashed URLs in the page, not {wanted}")
+
+
+def main() -> int:
+    args = common.parser(__doc__, NAME).parse_args()
+    started = time.monotonic()
+    if args.quick:
+        rounds, slice_seconds, wrk_rounds, wrk_seconds = 3, 0.03, 1, 1
+    else:
+        rounds, slice_seconds, wrk_rounds, wrk_seconds = 15, 0.2, 3, 3
+    report: dict[str, Any] = {
+        "machine": common.machine(),
+        "settings": {
+            "in_process": {"rounds": rounds, "slice_seconds": slice_seconds},
+            "wrk": {
+                "rounds": wrk_rounds,
+                "seconds": wrk_seconds,
+                "threads": common.WRK_THREADS,
+                "connections": common.WRK_CONNECTIONS,
+                "waitress_threads": common.WAITRESS_THREADS,
+            },
+            "quick": args.quick,
+        },
+        "page_bytes": len(sites.page()),
+        "references": 16,
+    }
+    with tempfile.TemporaryDirectory(prefix="hashstatic-bench-") as work:
+        root = sites.static_site(Path(work) / "static")
+        manifest = Path(work) / "manifest.json"
+        env = dict(os.environ, PYTHONPATH=str(common.REPO))
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hashstatic",
+                "manifest",
+                "--root",
+                str(root),
+                "-o",
+                str(manifest),
+            ],
+            check=True,
+            env=env,
+        )
+        kwargs = {"root": str(root), "manifest": str(manifest)}
+
+        # In-process.
+        inproc: dict[str, dict[str, list[float]]] = {}
+        for shape in SHAPES:
+            candidates = {}
+            for mode in MODES:
+                app = server(shape, mode, **kwargs)
+                response, body = common.call(app, common.environ("/"))
+                check(mode, body, int(response.status[:3]))
+                candidates[mode] = common.requester(app, common.environ("/"))
+            inproc[shape] = common.interleaved_rates(candidates, rounds, slice_seconds)
+            print(f"  in-process {shape} done", file=sys.stderr)
+
+        # waitress + wrk.
+        common.ensure_wrk()
+        under_wrk: dict[str, dict[str, list[float]]] = {s: {m: [] for m in MODES} for s in SHAPES}
+        with common.Servers() as servers:
+            ports = {
+                (shape, mode): servers.waitress(
+                    "benchmarks.endtoend:server", shape=shape, mode=mode, **kwargs
+                )
+                for shape in SHAPES
+                for mode in MODES
+            }
+            for (_, mode), port in ports.items():
+                reply = common.fetch(port, "/")
+                check(mode, reply.data, reply.status)  # type: ignore[attr-defined]
+                if not args.quick:
+                    common.wrk(port, "/", 1)  # warm-up, not measured
+            for r in range(wrk_rounds):
+                for shape in SHAPES:
+                    for mode in common.rotated(list(MODES), r):
+                        rate = common.wrk(ports[shape, mode], "/", wrk_seconds)
+                        under_wrk[shape][mode].append(rate)
+                print(f"  wrk round {r + 1} done", file=sys.stderr)
+
+    report["in_process"] = _rows(inproc)
+    report["wrk"] = _rows(under_wrk)
+    print(f"page: {report['page_bytes'] / 1000:.1f} KB, 16 asset references")
+    _print(
+        "in-process",
+        report["in_process"],
+        f"median of {rounds} interleaved rounds of {slice_seconds} s",
+        ratio=False,
+    )
+    _print(
+        "waitress + wrk",
+        report["wrk"],
+        f"median of {wrk_rounds} interleaved {wrk_seconds} s runs "
+        f"(wrk -t{common.WRK_THREADS} -c{common.WRK_CONNECTIONS})",
+    )
+    report["goals"] = [
+        common.goal(
+            f"end to end {mode} (wrk, worst shape), x app alone",
+            min(r["ratio"] for r in report["wrk"] if r["mode"] == mode),
+            0.9,
+        )
+        for mode in MODES[1:]
+    ]
+    common.write_report(args.json, NAME, report, started)
+    return 0
+
+
+def _rows(rates: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
+    rows = []
+    for shape, by_mode in rates.items():
+        alone = common.median(by_mode["none"])
+        for mode, values in by_mode.items():
+            rows.append(
+                {
+                    "shape": shape,
+                    "mode": mode,
+                    **common.summary(values),
+                    "ratio": round(common.median(values) / alone, 3),
+                    "added_us": round((1 / common.median(values) - 1 / alone) * 1e6, 1),
+                }
+            )
+    return rows
+
+
+def _print(title: str, rows: list[dict[str, Any]], how: str, *, ratio: bool = True) -> None:
+    # In-process the app alone costs next to nothing, so a ratio to it says nothing there:
+    # the time the middleware adds per request does.
+    print()
+    print(f"{title}: {how}")
+    common.table(
+        ["body", "server", "req/s", *(["x app alone"] if ratio else []), "added µs/request"],
+        [
+            [
+                r["shape"],
+                LABELS[r["mode"]],
+                f"{r['median']:.0f}",
+                *([f"{r['ratio']:.2f}x"] if ratio else []),
+                "" if r["mode"] == "none" else f"{r['added_us']:.0f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

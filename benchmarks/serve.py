@@ -1,0 +1,313 @@
+"""Serving static files: hashstatic against WhiteNoise, like against like.
+
+Two pairings, each for a small stylesheet (about 5 KB, naming an image and a font) and a
+medium script (about 100 KB), answered 200 (no validator sent) and 304 (``If-None-Match``
+with the ETag that server gave):
+
+* **development**: ``HashStatic(app, root=...)`` (a ``DiskIndex``: one ``stat`` per request,
+  hashes recomputed when a file changes) against ``WhiteNoise(app, root=...,
+  autorefresh=True)`` (which looks the file up on disk at every request). hashstatic gets the
+  hashed URL, since that is what the pages it rewrites ask for; WhiteNoise gets the plain URL,
+  the only one it knows. The stylesheet hashstatic sends has its references rewritten (served
+  from memory); WhiteNoise sends the file as it is.
+* **manifest** (production without nginx): ``HashStatic(app, root=..., manifest=FILE)`` with a
+  manifest written by ``hashstatic manifest``, against WhiteNoise's default (it scans the root
+  once at startup and answers from a dictionary). Both get the *same hashed URL*: WhiteNoise
+  serves the directory written by ``hashstatic build`` (hashed copies, stylesheets rewritten)
+  with ``immutable_file_test`` matching hashed names, which is what a Django project gets from
+  ``ManifestStaticFilesStorage`` plus WhiteNoise. So both send the same bytes with the same
+  one-year ``immutable`` header; serving WhiteNoise the plain URL instead would compare a
+  60-second cache lifetime against a one-year one.
+
+No request sends ``Accept-Encoding`` and no precompressed siblings exist, so neither server
+looks for any.
+
+Measured two ways, interleaved, median requests per second and the ratio
+hashstatic / WhiteNoise:
+
+1. **in-process**: each WSGI app called directly with a minimal environ (no
+   ``wsgi.file_wrapper``: the body is read by iterating, and closed), in rounds that rotate
+   the order; this isolates the Python each one runs per request;
+2. **waitress + wrk**: each app in its own waitress process (4 threads), loaded by ``wrk``
+   (1 thread, 8 keep-alive connections) on loopback; wrk and the server share the machine's
+   two cores, as they would share a small server.
+
+Needs ``whitenoise`` (``pip install -e '.[bench]'``) and ``wrk`` (installed with apt-get when
+missing). This is not a test: it prints tables, writes ``benchmarks/results/serve.json`` and
+never fails on speed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import common, sites
+
+NAME = "serve"
+FILES = {"css": sites.SMALL_CSS, "js": sites.MEDIUM_JS}
+# Hashed names as hashstatic writes them (12 hex characters before the last extension).
+IMMUTABLE_TEST = r"\.[0-9a-f]{12}(\.[^./]+)?$"
+PAIRINGS = {
+    "development": ("hashstatic_dev", "whitenoise_autorefresh"),
+    "manifest": ("hashstatic_manifest", "whitenoise_default"),
+}
+
+
+# --- the four servers (module-level factories, also used by the waitress children) ---------
+
+
+def hashstatic_dev(root: str) -> Any:
+    from hashstatic import HashStatic
+
+    return HashStatic(common.not_found_app, root=root, prefix="/static/")
+
+
+def hashstatic_manifest(root: str, manifest: str) -> Any:
+    from hashstatic import HashStatic
+
+    return HashStatic(common.not_found_app, root=root, prefix="/static/", manifest=manifest)
+
+
+def _whitenoise() -> Any:
+    # Imported by name: WhiteNoise ships no type information, and is only a bench dependency.
+    return importlib.import_module("whitenoise").WhiteNoise
+
+
+def whitenoise_autorefresh(root: str) -> Any:
+    WhiteNoise = _whitenoise()  # noqa: N806
+    return WhiteNoise(common.not_found_app, root=root, prefix="/static/", autorefresh=True)
+
+
+def whitenoise_default(root: str) -> Any:
+    WhiteNoise = _whitenoise()  # noqa: N806
+    return WhiteNoise(
+        common.not_found_app, root=root, prefix="/static/", immutable_file_test=IMMUTABLE_TEST
+    )
+
+
+FACTORIES: dict[str, Callable[..., Any]] = {
+    "hashstatic_dev": hashstatic_dev,
+    "hashstatic_manifest": hashstatic_manifest,
+    "whitenoise_autorefresh": whitenoise_autorefresh,
+    "whitenoise_default": whitenoise_default,
+}
+
+
+def prepare(work: Path) -> dict[str, Any]:
+    """The site, its manifest and build directory; each server's arguments and URLs."""
+    source = sites.static_site(work / "static")
+    manifest = work / "manifest.json"
+    build = work / "build"
+    hashstatic = [sys.executable, "-m", "hashstatic"]
+    env = dict(os.environ, PYTHONPATH=str(common.REPO))
+    subprocess.run(
+        [*hashstatic, "manifest", "--root", str(source), "-o", str(manifest)], check=True, env=env
+    )
+    subprocess.run(
+        [*hashstatic, "build", "--root", str(source), "--out", str(build)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    from hashstatic.manifest import load_manifest
+
+    files = load_manifest(manifest).files
+    hashed = {kind: "/static/" + files[path].hashed for kind, path in FILES.items()}
+    plain = {kind: "/static/" + path for kind, path in FILES.items()}
+    return {
+        "kwargs": {
+            "hashstatic_dev": {"root": str(source)},
+            "hashstatic_manifest": {"root": str(source), "manifest": str(manifest)},
+            "whitenoise_autorefresh": {"root": str(source)},
+            "whitenoise_default": {"root": str(build)},
+        },
+        "urls": {
+            "hashstatic_dev": hashed,
+            "hashstatic_manifest": hashed,
+            "whitenoise_autorefresh": plain,
+            "whitenoise_default": hashed,
+        },
+        "sizes": {kind: (source / path).stat().st_size for kind, path in FILES.items()},
+    }
+
+
+def check(server: str, kind: str, status: int, cache_control: str | None, size: int) -> None:
+    """Refuse to measure a server that does not answer as the pairing assumes."""
+    immutable = "immutable" in (cache_control or "")
+    wants_immutable = server in ("hashstatic_dev", "hashstatic_manifest", "whitenoise_default")
+    if status != 200 or immutable != wants_immutable or size == 0:
+        raise SystemExit(
+            f"{server} answered {kind} with {status}, Cache-Control {cache_control!r}, "
+            f"{size} bytes: not the response this benchmark compares"
+        )
+
+
+def in_process(setup: dict[str, Any], rounds: int, slice_seconds: float) -> list[dict[str, Any]]:
+    apps = {name: FACTORIES[name](**kw) for name, kw in setup["kwargs"].items()}
+    rows = []
+    for pairing, (ours, theirs) in PAIRINGS.items():
+        for kind in FILES:
+            for status in (200, 304):
+                candidates = {}
+                for name in (ours, theirs):
+                    url = setup["urls"][name][kind]
+                    response, body = common.call(apps[name], common.environ(url))
+                    cache_control = response.header("Cache-Control")
+                    check(name, kind, int(response.status[:3]), cache_control, len(body))
+                    headers = {}
+                    if status == 304:
+                        headers["If-None-Match"] = response.header("ETag") or ""
+                        again, _ = common.call(apps[name], common.environ(url, headers))
+                        if not again.status.startswith("304"):
+                            raise SystemExit(f"{name} did not answer 304 to its own ETag")
+                    candidates[name] = common.requester(apps[name], common.environ(url, headers))
+                rates = common.interleaved_rates(candidates, rounds, slice_seconds)
+                rows.append(_row(pairing, kind, status, ours, theirs, rates))
+                print(
+                    f"  in-process {pairing} {kind} {status}: ratio {rows[-1]['ratio']:.2f}",
+                    file=sys.stderr,
+                )
+    return rows
+
+
+def under_wrk(
+    setup: dict[str, Any], rounds: int, seconds: int, quick: bool
+) -> list[dict[str, Any]]:
+    common.ensure_wrk()
+    rows = []
+    with common.Servers() as servers:
+        ports = {
+            name: servers.waitress(f"benchmarks.serve:{name}", **kw)
+            for name, kw in setup["kwargs"].items()
+        }
+        for name, port in ports.items():
+            if not quick:
+                common.wrk(port, setup["urls"][name]["css"], 1)  # warm-up, not measured
+        for pairing, (ours, theirs) in PAIRINGS.items():
+            # wrk runs whole seconds: a quick run loads the stylesheet only.
+            for kind in ["css"] if quick else FILES:
+                for status in (200, 304):
+                    targets = {}
+                    for name in (ours, theirs):
+                        url = setup["urls"][name][kind]
+                        reply = common.fetch(ports[name], url)
+                        body = reply.data  # type: ignore[attr-defined]
+                        check(name, kind, reply.status, reply.getheader("Cache-Control"), len(body))
+                        headers = {}
+                        if status == 304:
+                            headers["If-None-Match"] = reply.getheader("ETag") or ""
+                            if common.fetch(ports[name], url, headers).status != 304:
+                                raise SystemExit(f"{name} did not answer 304 to its own ETag")
+                        targets[name] = (ports[name], url, headers)
+                    rates: dict[str, list[float]] = {ours: [], theirs: []}
+                    for r in range(rounds):
+                        for name in common.rotated([ours, theirs], r):
+                            port, url, headers = targets[name]
+                            rates[name].append(common.wrk(port, url, seconds, headers))
+                    rows.append(_row(pairing, kind, status, ours, theirs, rates))
+                    print(
+                        f"  wrk {pairing} {kind} {status}: ratio {rows[-1]['ratio']:.2f}",
+                        file=sys.stderr,
+                    )
+    return rows
+
+
+def _row(
+    pairing: str, kind: str, status: int, ours: str, theirs: str, rates: dict[str, list[float]]
+) -> dict[str, Any]:
+    a, b = common.median(rates[ours]), common.median(rates[theirs])
+    return {
+        "pairing": pairing,
+        "file": kind,
+        "status": status,
+        "hashstatic": {"server": ours, **common.summary(rates[ours])},
+        "whitenoise": {"server": theirs, **common.summary(rates[theirs])},
+        "ratio": round(a / b, 3),
+    }
+
+
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    print()
+    print(title)
+    common.table(
+        ["pairing", "file", "status", "hashstatic req/s", "WhiteNoise req/s", "ratio"],
+        [
+            [
+                r["pairing"],
+                r["file"],
+                str(r["status"]),
+                f"{r['hashstatic']['median']:.0f}",
+                f"{r['whitenoise']['median']:.0f}",
+                f"{r['ratio']:.2f}x",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def goals(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
+    out = []
+    for pairing in PAIRINGS:
+        for status in (200, 304):
+            worst = min(
+                r["ratio"] for r in rows if r["pairing"] == pairing and r["status"] == status
+            )
+            what = f"serving {pairing} {status} ({how}, worst file), x WhiteNoise"
+            out.append(common.goal(what, worst, 1.5))
+    return out
+
+
+def main() -> int:
+    args = common.parser(__doc__, NAME).parse_args()
+    started = time.monotonic()
+    report: dict[str, Any] = {"machine": common.machine()}
+    if args.quick:
+        rounds, slice_seconds, wrk_rounds, wrk_seconds = 3, 0.03, 1, 1
+    else:
+        rounds, slice_seconds, wrk_rounds, wrk_seconds = 15, 0.2, 3, 3
+    report["settings"] = {
+        "in_process": {"rounds": rounds, "slice_seconds": slice_seconds},
+        "wrk": {
+            "rounds": wrk_rounds,
+            "seconds": wrk_seconds,
+            "threads": common.WRK_THREADS,
+            "connections": common.WRK_CONNECTIONS,
+            "waitress_threads": common.WAITRESS_THREADS,
+        },
+        "quick": args.quick,
+    }
+    with tempfile.TemporaryDirectory(prefix="hashstatic-bench-") as work:
+        setup = prepare(Path(work))
+        report["file_bytes"] = setup["sizes"]
+        report["urls"] = setup["urls"]
+        report["in_process"] = in_process(setup, rounds, slice_seconds)
+        report["wrk"] = under_wrk(setup, wrk_rounds, wrk_seconds, args.quick)
+    sizes = ", ".join(f"{k} {v / 1000:.1f} KB" for k, v in setup["sizes"].items())
+    print(f"files: {sizes}; Python {report['machine']['python']}")
+    print_rows(
+        f"in-process: median of {rounds} interleaved rounds of {slice_seconds} s per app",
+        report["in_process"],
+    )
+    print_rows(
+        f"waitress + wrk: median of {wrk_rounds} interleaved {wrk_seconds} s runs per server "
+        f"(wrk -t{common.WRK_THREADS} -c{common.WRK_CONNECTIONS})",
+        report["wrk"],
+    )
+    report["goals"] = goals(report["in_process"], "in-process") + goals(report["wrk"], "wrk")
+    common.write_report(args.json, NAME, report, started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
