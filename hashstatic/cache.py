@@ -1,20 +1,34 @@
 """The hash cache: which asset a path names, and the MD5 of its bytes.
 
 :class:`DiskIndex` hashes files under a root on first use and keeps the result until the
-file's ``(device, inode, mtime_ns, size)`` changes, so a request costs one ``stat`` per file.
-:class:`FrozenIndex` answers from a manifest and never touches the file system (production).
-Both return :class:`Asset` records; everything that builds or serves hashed URLs reads them.
+file's ``stat`` changes, so a request costs one ``stat`` per file. :class:`FrozenIndex` answers
+from a manifest and never touches the file system (production). Both return :class:`Asset`
+records; everything that builds or serves hashed URLs reads them.
+
+What ``stat`` can tell. A file is taken to be unchanged while its device, inode, mtime, ctime
+and size are. A rename over it (a new inode) is always noticed, even when the new file has
+the old size and mtime (``cp -p``, ``rsync -t``, builds with fixed timestamps); so is a rewrite
+in place that restores size and mtime, because nothing but the clock sets the ctime. What is
+not noticed: two same-size writes to one file within one tick of the file system's clock, on a
+kernel or file system without fine-grained timestamps (Linux before 6.13 ticks every 1-10 ms;
+FAT every 2 s); the second write is seen at the file's next change. Deploy by rename.
+
+Threads. Each version of a file is read and hashed once however many threads ask at once (a
+lock per path, held only while that file is read). A stylesheet's served bytes name other
+assets' hashes, so making them looks those assets up: no lock is held then, so that
+stylesheets that name each other, or change while they are looked up, cannot deadlock.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
 import stat
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from hashstatic.naming import hashed_name
@@ -47,7 +61,8 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 
-_Key = tuple[int, int, int, int]
+# (device, inode, mtime_ns, ctime_ns, size): what stat says about a version of a file.
+_Key = tuple[int, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,17 @@ class Asset:
     mtime_ns: int  # 0 when frozen from a manifest
     integrity: str | None  # "sha384-<base64>" of the same bytes, when asked for / known
     rewritten: bool = False  # the bytes served are not the file's (see stylesheets)
+    # The file as it was hashed (see _key); None from a manifest. Not compared: assets of the
+    # same bytes are equal wherever they came from.
+    file_key: _Key | None = field(default=None, compare=False, repr=False)
+
+    def describes(self, st: os.stat_result) -> bool:
+        """Whether the open file whose ``fstat`` is ``st`` is the version this asset was hashed
+        from, as far as ``stat`` can tell: what a server checks before it calls the bytes it is
+        about to send immutable. A manifest has no clock: there only the size is compared."""
+        if self.file_key is None or self.mtime_ns == 0:
+            return st.st_size == self.size
+        return _key(st) == self.file_key
 
 
 class AssetIndex(Protocol):
@@ -111,7 +137,7 @@ def check_hash_length(hash_length: int) -> int:
 
 
 def _key(st: os.stat_result) -> _Key:
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 def _inside(root: str, real: str) -> str | None:
@@ -125,20 +151,33 @@ def _inside(root: str, real: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Read:
+    """One version of a file, as read and hashed."""
+
+    key: _Key  # the file while it was read (fstat after reading)
+    seq: int  # order of reads of this path: a later read describes a later version
+    digest: str
+    integrity: str | None
+    size: int
+    data: bytes | None  # the bytes, for files that may be served rewritten (has_body)
+    stable: bool  # the file did not change while it was read: fit to be remembered
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     key: _Key
+    seq: int
     asset: Asset
     # Stylesheets: the bytes served (references hashed) and the (path, digest) of each asset
-    # they name, so that a changed font changes the stylesheet.
+    # they name, so that a changed font changes the stylesheet; and the read they were made
+    # from, so that they are made again without reading the file again.
     body: bytes | None = None
     deps: tuple[tuple[str, str], ...] = ()
+    read: _Read | None = None
 
 
-def _fresh(entry: _Entry | None, key: _Key, integrity: bool) -> Asset | None:
-    """The entry's asset if it was hashed from the file as ``key`` says it is now."""
-    if entry is None or entry.key != key or (integrity and entry.asset.integrity is None):
-        return None
-    return entry.asset
+def _covers(asset: Asset, integrity: bool) -> bool:
+    return asset.integrity is not None or not integrity
 
 
 class DiskIndex:
@@ -152,10 +191,16 @@ class DiskIndex:
         self.prefix = prefix  # where root is published: stylesheets' absolute URLs need it
         self._base = self.root if self.root.endswith(os.sep) else self.root + os.sep
         self._entries: dict[str, _Entry] = {}
-        # One lock per path, so that concurrent first requests for a file hash it once while
-        # requests for other files go ahead.
+        # One lock per path, held while that file is read, so that concurrent first requests
+        # for a file hash it once while requests for other files go ahead.
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        # The latest read of a file served rewritten, until the entry made from it is stored:
+        # a thread that waited for the lock takes these bytes instead of reading them again.
+        self._reads: dict[str, _Read] = {}
+        self._seq = itertools.count()
+        # Per thread: the paths whose slow lookups are under way (see _refresh).
+        self._local = threading.local()
 
     @property
     def fingerprint(self) -> str | None:
@@ -176,31 +221,20 @@ class DiskIndex:
         try:
             st = os.stat(self._base + path)
         except (OSError, ValueError):
-            self._entries.pop(path, None)
+            if entry is not None:
+                self._forget(path, entry)
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
         key = _key(st)
-        asset = _fresh(entry, key, integrity)
-        if asset is not None and self._deps_fresh(entry):
-            return asset
-        with self._locks_lock:
-            lock = self._locks.setdefault(path, threading.Lock())
-        with lock:
-            # Another thread may have hashed it while we waited.
-            entry = self._entries.get(path)
-            asset = _fresh(entry, key, integrity)
-            if asset is not None and self._deps_fresh(entry):
-                return asset
-            return self._compute(path, integrity)
-
-    def _deps_fresh(self, entry: _Entry | None) -> bool:
-        # The references of a stylesheet form no cycle (see stylesheets), so this terminates.
-        for path, digest in entry.deps if entry is not None else ():
-            asset = self.lookup(path)
-            if asset is None or asset.digest != digest:
-                return False
-        return True
+        if (
+            entry is not None
+            and entry.key == key
+            and not entry.deps
+            and _covers(entry.asset, integrity)
+        ):
+            return entry.asset
+        return self._refresh(path, key, integrity)
 
     def body(self, path: str) -> bytes | None:
         """The bytes served for ``path`` when they are not the file's (stylesheets, scripts
@@ -208,59 +242,175 @@ class DiskIndex:
         entry = self._entries.get(path)
         return None if entry is None else entry.body
 
-    def _references(self, path: str) -> list[str]:
-        """The paths a stylesheet names, read from the file as it is (for cycle detection)."""
-        from hashstatic.stylesheets import stylesheet_references
+    def _lock(self, path: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(path, threading.Lock())
 
-        try:
-            with open(self._base + path, "rb") as f:
-                css = f.read()
-        except (OSError, ValueError):
-            return []
-        return stylesheet_references(css, path, self.prefix)
+    def _refresh(self, path: str, key: _Key, integrity: bool) -> Asset | None:
+        """The slow half of :meth:`lookup`: the file is new or changed, or it names assets
+        that may have changed.
 
-    def _compute(self, path: str, integrity: bool) -> Asset | None:
+        Checking and making a stylesheet looks up what it names, which may be stylesheets that
+        name it: entries made from files that changed in between can name each other although
+        the files no longer do. A lookup of a path whose slow lookup this thread is already in
+        is such a loop: it answers ``None`` (the URL stays as written) and, unless the path
+        names itself, nothing made until the loop unwinds is remembered.
+        """
+        local = self._local
+        active: list[str] | None = getattr(local, "active", None)
+        if active is None:
+            active = local.active = []
+            local.loops = 0
+        if path in active:
+            if path != active[-1]:
+                local.loops += 1
+            return None
+        active.append(path)
         try:
-            real = os.path.realpath(self._base + path)
-        except (OSError, ValueError):
-            return None
-        if _inside(self.root, real) is None:
-            return None
-        asset: Asset | None = None
-        for _ in range(_READ_ATTEMPTS):
+            return self._update(path, key, integrity)
+        finally:
+            active.pop()
+
+    def _update(self, path: str, key: _Key, integrity: bool) -> Asset | None:
+        entry = self._entries.get(path)
+        if entry is not None and entry.key == key and entry.read is not None:
+            # The file is as it was read; the assets it names may not be.
+            if _covers(entry.asset, integrity) and self._deps_fresh(entry):
+                return entry.asset
+            return self._rewrite(path, entry.read, integrity)
+        found = self._read(path, key, integrity)
+        if found is None or isinstance(found, Asset):
+            return found
+        return self._rewrite(path, found, integrity)
+
+    def _deps_fresh(self, entry: _Entry) -> bool:
+        for path, digest in entry.deps:
+            asset = self.lookup(path)
+            if asset is None or asset.digest != digest:
+                return False
+        return True
+
+    def _known(self, path: str, key: _Key, integrity: bool) -> Asset | _Read | None:
+        """What is already known of the version ``key`` of ``path``, if anything."""
+        # The pending read first: its thread stores the entry before it drops the read.
+        read = self._reads.get(path)
+        if read is not None and read.key == key:
+            return read
+        entry = self._entries.get(path)
+        if entry is not None and entry.key == key:
+            if entry.read is not None:
+                return entry.read
+            if _covers(entry.asset, integrity):
+                return entry.asset
+        return None
+
+    def _read(self, path: str, key: _Key, integrity: bool) -> Asset | _Read | None:
+        """Read and hash ``path`` under its lock, unless another thread just did."""
+        with self._lock(path):
+            known = self._known(path, key, integrity)
+            if known is not None:
+                return known
             try:
-                fd = os.open(real, _OPEN_FLAGS)
-            except OSError:
+                real = os.path.realpath(self._base + path)
+            except (OSError, ValueError):
                 return None
-            try:
-                with open(fd, "rb", buffering=0) as stream:
-                    before = os.fstat(fd)
-                    if not stat.S_ISREG(before.st_mode):
-                        return None
-                    tee = _Tee(stream, keep=has_body(path))
-                    digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
-                    after = os.fstat(fd)
-            except OSError:
+            if _inside(self.root, real) is None:
                 return None
-            body: bytes | None = None
-            deps: tuple[tuple[str, str], ...] = ()
-            if has_body(path):
-                body, deps = self._served(path, b"".join(tee.chunks))
-                if body is not None:
-                    digest, sri, size = _hash(body, integrity)
-            asset = Asset(
-                path=path,
-                hashed=hashed_name(path, digest[: self.hash_length]),
-                digest=digest,
-                size=size,
-                mtime_ns=after.st_mtime_ns,
-                integrity=sri,
-                rewritten=body is not None,
-            )
-            if _key(before) == _key(after):
-                self._entries[path] = _Entry(_key(after), asset, body, deps)
-                return asset
+            read: _Read | None = None
+            for _ in range(_READ_ATTEMPTS):
+                try:
+                    fd = os.open(real, _OPEN_FLAGS)
+                except OSError:
+                    return None
+                try:
+                    with open(fd, "rb", buffering=0) as stream:
+                        before = os.fstat(fd)
+                        if not stat.S_ISREG(before.st_mode):
+                            return None
+                        if read is None:
+                            # The file opened may be newer than the caller's stat, and known.
+                            known = self._known(path, _key(before), integrity)
+                            if known is not None:
+                                return known
+                        tee = _Tee(stream, keep=has_body(path))
+                        digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
+                        after = os.fstat(fd)
+                except OSError:
+                    return None
+                read = _Read(
+                    key=_key(after),
+                    seq=next(self._seq),
+                    digest=digest,
+                    integrity=sri,
+                    size=size,
+                    data=b"".join(tee.chunks) if tee.keep else None,
+                    stable=_key(before) == _key(after),
+                )
+                if read.stable:
+                    break
+            # A file still changing after the last attempt is answered with that read,
+            # not remembered, so that the next request looks again.
+            assert read is not None
+            if read.data is not None:
+                if read.stable:
+                    self._reads[path] = read
+                return read
+            asset = self._asset(path, read, read.digest, read.integrity, read.size)
+            if read.stable:
+                self._entries[path] = _Entry(read.key, read.seq, asset)
+            return asset
+
+    def _rewrite(self, path: str, read: _Read, integrity: bool) -> Asset:
+        """The asset served for a file read with its bytes: rewritten, if it names assets.
+        No lock is held here: the lookups of what it names may read other files."""
+        assert read.data is not None
+        local = self._local
+        loops = local.loops
+        body, deps = self._served(path, read.data)
+        if body is None:
+            digest, sri, size = read.digest, read.integrity, read.size
+            if integrity and sri is None:
+                sri = _hash(read.data, True)[1]
+        else:
+            digest, sri, size = _hash(body, integrity)
+        asset = self._asset(path, read, digest, sri, size)
+        if read.stable and local.loops == loops:
+            # Kept to make the body again, without reading the file, when a dep changes.
+            kept = read if body is not None or deps else None
+            return self._store(path, _Entry(read.key, read.seq, asset, body, deps, kept))
         return asset
+
+    def _asset(self, path: str, read: _Read, digest: str, sri: str | None, size: int) -> Asset:
+        return Asset(
+            path=path,
+            hashed=hashed_name(path, digest[: self.hash_length]),
+            digest=digest,
+            size=size,
+            mtime_ns=read.key[2],
+            integrity=sri,
+            rewritten=digest != read.digest,
+            file_key=read.key,
+        )
+
+    def _store(self, path: str, entry: _Entry) -> Asset:
+        """Remember ``entry``; the asset to answer with (one object per version)."""
+        with self._lock(path):
+            current = self._entries.get(path)
+            if current is not None and current.seq == entry.seq and current.asset == entry.asset:
+                return current.asset  # another thread made the same version first
+            # A slow rewrite must not put back a version older than one stored meanwhile.
+            if current is None or current.seq <= entry.seq:
+                self._entries[path] = entry
+            pending = self._reads.get(path)
+            if pending is not None and pending.seq <= entry.seq:
+                del self._reads[path]
+            return entry.asset
+
+    def _forget(self, path: str, entry: _Entry) -> None:
+        """Drop the entry of a file that is gone, unless a newer one was stored meanwhile."""
+        with self._lock(path):
+            if self._entries.get(path) is entry:
+                del self._entries[path]
 
     def _served(self, path: str, raw: bytes) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
         from hashstatic.stylesheets import served_body, stylesheet_references
@@ -272,6 +422,17 @@ class DiskIndex:
 
         body, used = served_body(raw, path, self.prefix, self.lookup, references)
         return body, tuple(sorted({(a.path, a.digest) for a in used}))
+
+    def _references(self, path: str) -> list[str]:
+        """The paths a stylesheet names, read from the file as it is (for cycle detection)."""
+        from hashstatic.stylesheets import stylesheet_references
+
+        try:
+            with open(self._base + path, "rb") as f:
+                css = f.read()
+        except (OSError, ValueError):
+            return []
+        return stylesheet_references(css, path, self.prefix)
 
     def _digest(self, stream: BinaryIO, integrity: bool) -> tuple[str, str | None, int]:
         """MD5 hex, SRI string (when asked) and length of the bytes read from ``stream``.
