@@ -87,10 +87,16 @@ class Asset:
         return _key(st) == self.file_key
 
 
+# What one response has been told: path -> asset (or None), see DiskIndex.lookup.
+Seen = dict[str, Asset | None]
+
+
 class AssetIndex(Protocol):
     hash_length: int
 
-    def lookup(self, path: str, *, integrity: bool = False) -> Asset | None: ...
+    def lookup(
+        self, path: str, *, integrity: bool = False, seen: Seen | None = None
+    ) -> Asset | None: ...
 
     @property
     def fingerprint(self) -> str | None: ...
@@ -212,8 +218,15 @@ class DiskIndex:
             raise ValueError(f"{path!r} is not a relative asset path")
         return self._base + path
 
-    def lookup(self, path: str, *, integrity: bool = False) -> Asset | None:
-        """The asset ``path`` names, hashed as it is now; ``None`` for anything else."""
+    def lookup(
+        self, path: str, *, integrity: bool = False, seen: Seen | None = None
+    ) -> Asset | None:
+        """The asset ``path`` names, hashed as it is now; ``None`` for anything else.
+
+        ``seen`` holds the answers already given to one response (path -> asset, asked with
+        the same ``integrity``): the files a stylesheet names are checked through it and
+        added to it, so that a response stats each distinct file at most once.
+        """
         entry = self._entries.get(path)
         # Only paths that passed the check get entries, so a hit needs no second look.
         if entry is None and not is_safe_path(path):
@@ -234,7 +247,7 @@ class DiskIndex:
             and _covers(entry.asset, integrity)
         ):
             return entry.asset
-        return self._refresh(path, key, integrity)
+        return self._refresh(path, key, integrity, seen)
 
     def body(self, path: str) -> bytes | None:
         """The bytes served for ``path`` when they are not the file's (stylesheets, scripts
@@ -246,7 +259,7 @@ class DiskIndex:
         with self._locks_lock:
             return self._locks.setdefault(path, threading.Lock())
 
-    def _refresh(self, path: str, key: _Key, integrity: bool) -> Asset | None:
+    def _refresh(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
         """The slow half of :meth:`lookup`: the file is new or changed, or it names assets
         that may have changed.
 
@@ -267,15 +280,15 @@ class DiskIndex:
             return None
         active.append(path)
         try:
-            return self._update(path, key, integrity)
+            return self._update(path, key, integrity, seen)
         finally:
             active.pop()
 
-    def _update(self, path: str, key: _Key, integrity: bool) -> Asset | None:
+    def _update(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
         entry = self._entries.get(path)
         if entry is not None and entry.key == key and entry.read is not None:
             # The file is as it was read; the assets it names may not be.
-            if _covers(entry.asset, integrity) and self._deps_fresh(entry):
+            if _covers(entry.asset, integrity) and self._deps_fresh(entry, integrity, seen):
                 return entry.asset
             return self._rewrite(path, entry.read, integrity)
         found = self._read(path, key, integrity)
@@ -283,9 +296,14 @@ class DiskIndex:
             return found
         return self._rewrite(path, found, integrity)
 
-    def _deps_fresh(self, entry: _Entry) -> bool:
+    def _deps_fresh(self, entry: _Entry, integrity: bool, seen: Seen | None) -> bool:
         for path, digest in entry.deps:
-            asset = self.lookup(path)
+            if seen is None:
+                asset = self.lookup(path, integrity=integrity)
+            elif path in seen:
+                asset = seen[path]
+            else:
+                asset = seen[path] = self.lookup(path, integrity=integrity, seen=seen)
             if asset is None or asset.digest != digest:
                 return False
         return True
@@ -493,7 +511,9 @@ class FrozenIndex:
     def fingerprint(self) -> str | None:
         return self._fingerprint
 
-    def lookup(self, path: str, *, integrity: bool = False) -> Asset | None:
+    def lookup(
+        self, path: str, *, integrity: bool = False, seen: Seen | None = None
+    ) -> Asset | None:
         # The manifest carries integrity for every file it was built with; nothing to compute.
         return self._files.get(path)
 

@@ -563,3 +563,43 @@ def test_audit_hook_sees_disk_lookups(root: Path, audited: list[str]) -> None:
     # The check above is only worth something if the hook would catch a disk lookup.
     DiskIndex(root).lookup("a.css")
     assert "open" in audited
+
+
+def test_one_response_stats_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stylesheets naming the same image, and the image itself: three files, three stats,
+    when the lookups of one response share what they were told."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img/x.png").write_bytes(b"png")
+    (tmp_path / "a.css").write_bytes(b"a { background: url(img/x.png) }")
+    (tmp_path / "b.css").write_bytes(b"b { background: url(img/x.png) }")
+    index = DiskIndex(tmp_path)
+    warm = [index.lookup(p) for p in ("a.css", "b.css", "img/x.png")]
+    assert all(a is not None for a in warm)
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        stats.append(os.fsdecode(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    seen: dict[str, Asset | None] = {}
+    for path in ("a.css", "b.css", "img/x.png"):
+        if path not in seen:
+            seen[path] = index.lookup(path, seen=seen)
+    assert [seen[p] for p in ("a.css", "b.css", "img/x.png")] == warm
+    assert sorted(Path(p).name for p in stats) == ["a.css", "b.css", "x.png"]
+    # Without a shared memo each stylesheet checks the image again.
+    stats.clear()
+    for path in ("a.css", "b.css", "img/x.png"):
+        index.lookup(path)
+    assert sorted(Path(p).name for p in stats) == ["a.css", "b.css", "x.png", "x.png", "x.png"]
+    # A changed image is still noticed through the memo, and changes both stylesheets.
+    (tmp_path / "img/x.png").write_bytes(b"png, changed")
+    seen = {}
+    a = index.lookup("a.css", seen=seen)
+    assert a is not None and a.digest != warm[0].digest  # type: ignore[union-attr]
+    assert (
+        seen["img/x.png"] is not None
+        and seen["img/x.png"].digest == cache._hash(b"png, changed", False)[0]
+    )
