@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ if TYPE_CHECKING:
     from hashstatic.manifest import Manifest
 
 _CHUNK = 256 * 1024
+# Where an open file descriptor names its file, symlinks resolved (Linux).
+_PROC_FD = (
+    "/proc/self/fd/"
+    if sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
+    else None
+)
 # A file rewritten while we hash it is hashed again; one still changing after this many reads
 # is answered with the latest read, uncached, so the next request looks again.
 _READ_ATTEMPTS = 3
@@ -60,6 +67,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_FOLLOW_FLAGS = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
 
 # (device, inode, mtime_ns, ctime_ns, size): what stat says about a version of a file.
 _Key = tuple[int, int, int, int, int]
@@ -328,19 +336,28 @@ class DiskIndex:
             known = self._known(path, key, integrity)
             if known is not None:
                 return known
-            try:
-                real = os.path.realpath(self._base + path)
-            except (OSError, ValueError):
-                return None
-            if _inside(self.root, real) is None:
-                return None
+            real = self._base + path
+            if _PROC_FD is None:
+                # Where an open file cannot tell its own path, resolve before opening.
+                try:
+                    real = os.path.realpath(real)
+                except (OSError, ValueError):
+                    return None
+                if _inside(self.root, real) is None:
+                    return None
             read: _Read | None = None
             for _ in range(_READ_ATTEMPTS):
                 try:
-                    fd = os.open(real, _OPEN_FLAGS)
-                except OSError:
+                    # With /proc the open file is checked, so symlinks may be followed.
+                    fd = os.open(real, _OPEN_FLAGS if _PROC_FD is None else _FOLLOW_FLAGS)
+                except (OSError, ValueError):
                     return None
                 try:
+                    # What was opened, symlinks resolved, must be an asset path under root:
+                    # checked on the open file, one readlink instead of an lstat per segment.
+                    if _PROC_FD is not None and not self._opened_inside(fd, path):
+                        os.close(fd)
+                        return None
                     with open(fd, "rb", buffering=0) as stream:
                         before = os.fstat(fd)
                         if not stat.S_ISREG(before.st_mode):
@@ -377,6 +394,13 @@ class DiskIndex:
             if read.stable:
                 self._entries[path] = _Entry(read.key, read.seq, asset)
             return asset
+
+    def _opened_inside(self, fd: int, path: str) -> bool:
+        try:
+            target = os.readlink(f"{_PROC_FD}{fd}")
+        except OSError:
+            target = os.path.realpath(self._base + path)  # /proc not mounted after all
+        return _inside(self.root, target) is not None
 
     def _rewrite(self, path: str, read: _Read, integrity: bool) -> Asset:
         """The asset served for a file read with its bytes: rewritten, if it names assets.

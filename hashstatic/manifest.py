@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -27,6 +28,7 @@ from hashstatic.cache import Asset, DiskIndex, check_hash_length, is_safe_path, 
 from hashstatic.naming import hashed_name
 
 VERSION = 1
+_WORKERS = min(8, os.cpu_count() or 1)  # threads that hash files for build_manifest
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _REGENERATE = "regenerate it with `hashstatic manifest --root DIR -o FILE`"
 
@@ -79,17 +81,21 @@ def build_manifest(
     if progress is not None:
         progress(0, len(paths))
     files: dict[str, Asset] = {}
-    for done, path in enumerate(paths, 1):
-        asset = index.lookup(path, integrity=True)
-        if asset is None:
-            # Leaving it out would publish its URL unhashed in production without a word.
-            raise ManifestError(
-                f"cannot read {index.path_of(path)}: fix its permissions, or run again if "
-                "files were being changed"
-            )
-        files[path] = dataclasses.replace(asset, mtime_ns=0)  # a manifest has no clock
-        if progress is not None:
-            progress(done, len(paths))
+    # hashlib lets go of the GIL while it hashes, so files are hashed on every core; the
+    # index hashes each file once whichever thread asks (stylesheets ask for what they name).
+    workers = min(_WORKERS, max(1, len(paths)))
+    with concurrent.futures.ThreadPoolExecutor(workers, "hashstatic-manifest") as pool:
+        found = pool.map(lambda p: index.lookup(p, integrity=True), paths, chunksize=16)
+        for done, (path, asset) in enumerate(zip(paths, found, strict=True), 1):
+            if asset is None:
+                # Leaving it out would publish its URL unhashed in production without a word.
+                raise ManifestError(
+                    f"cannot read {index.path_of(path)}: fix its permissions, or run again if "
+                    "files were being changed"
+                )
+            files[path] = dataclasses.replace(asset, mtime_ns=0)  # a manifest has no clock
+            if progress is not None:
+                progress(done, len(paths))
     return Manifest(prefix=prefix, hash_length=hash_length, files=MappingProxyType(files))
 
 
