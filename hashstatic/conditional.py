@@ -12,6 +12,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+from webob.datetime_utils import parse_date
+
 _TAG = re.compile(r'\s*(?:(\*)|((?:W/)?"[^"]*"))\s*(?:,|$)')
 _SUFFIX = re.compile(r'-hs([0-9a-f]{12})"$')
 
@@ -31,6 +33,20 @@ def split_etags(header: str) -> list[str]:
         tags.append(m.group(1) or m.group(2))
         pos = m.end()
     return tags
+
+
+def parse_http_date(value: str | None) -> int | None:
+    """Whole seconds since the epoch of an HTTP date; None when there is none or it is not a
+    date (RFC 9110 13.1.3: an invalid date is ignored)."""
+    if value is None:
+        return None
+    try:
+        # WebOb returns None for most garbage but raises for a year it cannot represent
+        # ("01 Jan 10000").
+        date = parse_date(value)
+        return None if date is None else int(date.timestamp())
+    except (ValueError, OverflowError, TypeError):
+        return None
 
 
 def fingerprint(items: Iterable[tuple[str, str]]) -> str:

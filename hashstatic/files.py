@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 import os
 import re
 import stat
@@ -55,15 +56,16 @@ from wsgiref.types import WSGIApplication, WSGIEnvironment
 
 from webob import Request, Response
 from webob.acceptparse import AcceptEncodingValidHeader
-from webob.datetime_utils import parse_date
 from webob.exc import HTTPMethodNotAllowed, HTTPNotFound
 
 from hashstatic.cache import Asset, AssetIndex, is_safe_path
-from hashstatic.conditional import split_etags, weak_match
+from hashstatic.conditional import parse_http_date, split_etags, weak_match
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import is_html, split_hash
 
 __all__ = ["IMMUTABLE", "REVALIDATE", "FileServer", "serve"]
+
+log = logging.getLogger(__name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -71,11 +73,13 @@ REVALIDATE = "no-cache"
 # Content-Encoding -> sibling suffix, in order of preference at equal quality (brotli files
 # are smaller).
 _SIBLINGS = {"br": ".br", "gzip": ".gz"}
-# An entity-tag in a list. RFC 9110 etagc excludes DQUOTE, so this cannot overrun a tag; a plain
-# findall also accepts lists without spaces after commas, which WebOb's parser drops.
 # One byte range. WebOb's Range.parse matches only a prefix: "bytes=0-1,5-6" becomes the first
-# range, "bytes=-0" becomes the whole file, and "bytes=-" raises ValueError.
-_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+# range, "bytes=-0" becomes the whole file, and "bytes=-" raises ValueError. Matched against
+# the stripped header, and no two runs of spaces may meet around an empty number: such a pattern
+# backtracks quadratically, seconds of CPU for a 64 KiB header of spaces.
+_BYTE_RANGE = re.compile(r"bytes\s*=\s*(?:(\d+)\s*)?-\s*(\d*)", re.IGNORECASE | re.ASCII)
+# Offsets longer than this are past the end of any file (and int() refuses 4300 digits).
+_MAX_DIGITS = 20
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 # Opening a FIFO blocks until a writer appears; non-blocking open returns at once and the
 # fstat below then refuses it.
@@ -84,6 +88,8 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 # must be regular files, not symlinks, next to their original.
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _PROC_FD = "/proc/self/fd/" if sys.platform.startswith("linux") else None
+# Distinct paths remembered as already logged; past this the memory starts again.
+_MAX_WARNED = 1024
 
 
 class _Unsatisfiable:
@@ -127,6 +133,10 @@ class FileServer:
         self.strict = strict
         # Read size when streaming without wsgi.file_wrapper.
         self.block_size = block_size
+        # Paths whose refusal was logged, and whether the root was found missing: problems
+        # an operator must fix are logged once, not on every request.
+        self._warned: set[str] = set()
+        self._root_missing = False
 
     def serve(self, environ: WSGIEnvironment, path: str) -> WSGIApplication | None:
         """The response for ``path`` (PATH_INFO after the prefix), or None to pass the
@@ -154,9 +164,16 @@ class FileServer:
             return HTTPMethodNotAllowed(headers={"Allow": "GET, HEAD"})  # type: ignore[no-any-return]
         rep = self._open(asset, _accepted_codings(request))
         if rep is None:
-            return None  # deleted since the lookup: as if it had never been there
+            # Deleted since the lookup, or (with a manifest, which opens nothing before this)
+            # a file that cannot be opened: as if it were not there, the reason logged.
+            self._nothing_at(asset.path, listed=True)
+            return None
         cache_control = IMMUTABLE if current and rep.verified else REVALIDATE
-        return self._respond(request, asset, rep, cache_control)
+        try:
+            return self._respond(request, asset, rep, cache_control)
+        except BaseException:
+            rep.file.close()
+            raise
 
     def _resolve(self, rel: str, split: tuple[str, str] | None) -> tuple[Asset | None, bool] | None:
         """``(asset, hash in the URL is current)``; ``(None, False)`` for a stale hash in
@@ -175,15 +192,77 @@ class FileServer:
             return (None, False) if self.strict else (base, False)
         return None
 
-    def _nothing_at(self, rel: str) -> bool:
-        """Whether a path the index refused is missing or a directory (the app's business),
-        rather than a file it will not publish: a symlink out of the root, a FIFO, an
-        unreadable file, a file added after the manifest. Those are 404 here."""
+    def _nothing_at(self, rel: str, *, listed: bool = False) -> bool:
+        """Whether a path the index refused (or ``listed`` in it, but not openable) is missing
+        or a directory (the app's business), rather than a file it will not publish: a
+        symlink out of the root, a FIFO, an unreadable file, a file added after the manifest.
+        Those are 404 here, and the first request for each logs why."""
+        path = os.path.join(self.root, *rel.split("/"))
         try:
-            info = os.stat(os.path.join(self.root, *rel.split("/")))
+            info = os.stat(path)
         except (OSError, ValueError):
+            if not self._root_exists() or not listed or self.index.fingerprint is None:
+                return True  # an ordinary miss, or a deletion racing the request: no log
+            self._warn_once(
+                rel,
+                "static file %r is in the manifest but missing under %s: deploy the files "
+                "with the manifest that names them",
+                rel,
+                self.root,
+            )
             return True
-        return stat.S_ISDIR(info.st_mode)
+        if stat.S_ISDIR(info.st_mode):
+            return True
+        if rel not in self._warned:
+            reason = self._refusal(rel, path, info)
+            if reason is not None:
+                self._warn_once(rel, "static file %r is not served (404): %s", rel, reason)
+        return False
+
+    def _refusal(self, rel: str, path: str, info: os.stat_result) -> str | None:
+        """Why the file at ``path``, which exists, is not published; None if it now is."""
+        if not stat.S_ISREG(info.st_mode):
+            return "it is not a regular file (a FIFO, socket or device)"
+        real = os.path.realpath(path)
+        if not real.startswith(self.root.rstrip(os.sep) + os.sep):
+            return (
+                f"it leads outside the static root {self.root} (to {real}); symlinks are "
+                "followed only within the root: copy the file in, or link to it from inside"
+            )
+        if not is_safe_path(real[len(self.root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")):
+            return "it leads to a dotfile or dot-directory, which is never published"
+        try:
+            os.close(os.open(path, _O_FLAGS | _O_NONBLOCK))
+        except OSError as error:
+            return f"it cannot be opened ({error.strerror}): fix its permissions"
+        if self.index.fingerprint is not None and self.index.lookup(rel) is None:
+            return (
+                "it is not in the manifest: regenerate the manifest (`hashstatic manifest` or "
+                "`hashstatic build`) with the files you deploy"
+            )
+        return None
+
+    def _root_exists(self) -> bool:
+        """Whether the root is still there; its disappearance is logged once (again only
+        after a request has found it back)."""
+        exists = os.path.isdir(self.root)
+        if not exists and not self._root_missing:
+            log.warning(
+                "static root %s no longer exists: asset requests pass to the application, "
+                "and pages keep their asset URLs unhashed, until it is back",
+                self.root,
+            )
+        self._root_missing = not exists
+        return exists
+
+    def _warn_once(self, rel: str, message: str, *args: object) -> None:
+        # Once per path and process: an operator needs the reason, not one line per request.
+        if rel in self._warned:
+            return
+        if len(self._warned) >= _MAX_WARNED:
+            self._warned.clear()
+        self._warned.add(rel)
+        log.warning(message, *args)
 
     def _open(self, asset: Asset, codings: list[str]) -> _Representation | None:
         body_of = getattr(self.index, "body", None)
@@ -257,7 +336,7 @@ class FileServer:
                 ("Content-Length", str(stop - start)),
             ]
             rep.file.seek(start)
-            body_206 = _FileIter(rep.file, stop - start, self.block_size)
+            body_206 = _FileIter(rep.file, stop - start, self.block_size, asset.path)
             return Response(status=206, headerlist=headers, app_iter=body_206)  # type: ignore[no-any-return]
         headers.append(("Content-Length", str(rep.size)))
         if request.method == "HEAD":
@@ -268,7 +347,7 @@ class FileServer:
         if wrapper is not None and not isinstance(rep.file, io.BytesIO):
             stream = wrapper(rep.file, self.block_size)
         else:
-            stream = _FileIter(rep.file, rep.size, self.block_size)
+            stream = _FileIter(rep.file, rep.size, self.block_size, asset.path)
         return Response(status=200, headerlist=headers, app_iter=stream)  # type: ignore[no-any-return]
 
 
@@ -287,10 +366,11 @@ class _FileIter:
     """Read ``length`` bytes from ``file`` in blocks; ``close()`` closes the file, whether
     or not the server iterated to the end."""
 
-    def __init__(self, file: BinaryIO, length: int, block_size: int) -> None:
+    def __init__(self, file: BinaryIO, length: int, block_size: int, name: str = "") -> None:
         self.file = file
-        self.remaining = length
+        self.length = self.remaining = length
         self.block_size = block_size
+        self.name = name  # for the log
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -302,6 +382,13 @@ class _FileIter:
         if not data:
             # Truncated under us: stop short; the server sees the body end before
             # Content-Length and closes the connection, which is all it can do now.
+            log.warning(
+                "static file %r shrank while it was being sent (%d of %d bytes sent): "
+                "deploy by renaming new files into place, not by writing over them",
+                self.name,
+                self.length - self.remaining,
+                self.length,
+            )
             raise StopIteration
         self.remaining -= len(data)
         return data
@@ -359,8 +446,9 @@ def _open_regular(
             if _O_NONBLOCK:
                 os.set_blocking(fd, True)
             return os.fdopen(fd, "rb", buffering=0), info
-    except OSError:
-        pass  # an open descriptor that cannot be examined: as good as gone
+    except OSError as error:
+        # An open descriptor that cannot be examined (a stale network mount): as good as gone.
+        log.warning("static file %s cannot be examined: %s", path, error)
     except BaseException:
         os.close(fd)
         raise
@@ -408,12 +496,11 @@ def _not_modified(request: Request, rep: _Representation) -> bool:
         # Hand-rolled: WebOb drops tags after a comma with no space and treats "*" as false.
         # Weak comparison (RFC 9110 13.1.2): W/ is ignored on both sides.
         return weak_match(split_etags(none_match), rep.etag)
-    since = request.if_modified_since if rep.dated else None
+    since = parse_http_date(request.headers.get("If-Modified-Since")) if rep.dated else None
     if since is None:
         return False
-    since_ts = float(since.timestamp())
     # A date in the future is invalid (RFC 9110 13.1.3) and would pin the current content.
-    return since_ts <= time.time() and rep.mtime <= since_ts
+    return since <= time.time() and rep.mtime <= since
 
 
 def _byte_range(request: Request, rep: _Representation) -> tuple[int, int] | _Unsatisfiable | None:
@@ -421,25 +508,32 @@ def _byte_range(request: Request, rep: _Representation) -> tuple[int, int] | _Un
     header = request.headers.get("Range")
     if header is None or not _if_range_holds(request.headers.get("If-Range"), rep):
         return None
-    match = _BYTE_RANGE.fullmatch(header)
+    match = _BYTE_RANGE.fullmatch(header.strip())
     if match is None:  # another unit, several ranges, or garbage: the whole file
         return None
     first, last = match.groups()
     size = rep.size
-    if first == "":
+    if first is None:
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _offset(last)
         if suffix == 0 or size == 0:
             return _UNSATISFIABLE
         return max(size - suffix, 0), size
-    start = int(first)
-    if last != "" and int(last) < start:
+    start = _offset(first)
+    if last != "" and _offset(last) < start:
         return None  # invalid, so ignored (RFC 9110 14.1.1)
     if start >= size:
         return _UNSATISFIABLE
-    stop = size if last == "" else min(int(last) + 1, size)
+    stop = size if last == "" else min(_offset(last) + 1, size)
     return start, stop
+
+
+def _offset(digits: str) -> int:
+    """A byte position; one too long to convert is past the end of any file, and order is
+    kept between such numbers and the rest."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def _if_range_holds(header: str | None, rep: _Representation) -> bool:
@@ -452,5 +546,4 @@ def _if_range_holds(header: str | None, rep: _Representation) -> bool:
         return header == rep.etag
     if header.startswith("W/"):
         return False
-    date = parse_date(header) if rep.dated else None
-    return date is not None and int(date.timestamp()) == rep.mtime
+    return rep.dated and parse_http_date(header) == rep.mtime

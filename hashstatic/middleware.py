@@ -117,7 +117,13 @@ class HashStatic:
         exchange = _Exchange(self, environ, start_response)
         exchange.prepare_request()
         result = self.app(environ, exchange.start_response)
-        return exchange.finish(result)
+        try:
+            return exchange.finish(result)
+        except BaseException:
+            # The server refused the headers, or the body could not be rewritten: nobody
+            # else holds the app's iterable now, and PEP 3333 wants it closed.
+            exchange.close_result(result)
+            raise
 
     def _lookup(self) -> Callable[[str], Asset | None]:
         # Each distinct file is stat'ed at most once per response.
@@ -179,6 +185,7 @@ class _Exchange:
         self.started = False  # the server's start_response has been called
         self.rewriter: HtmlRewriter | None = None
         self.client_tags: list[str] = []  # the client's If-None-Match, for our own 304
+        self.result_closed = False  # the app's iterable has been closed (by us)
         self.translated: dict[str, str] = {}  # app ETag -> the tag we gave the client
 
     # Request side: conditional headers the app would answer without knowing asset state.
@@ -320,15 +327,22 @@ class _Exchange:
             return _Rewritten(result, self.rewriter)
         return self._whole(result, has_etag)
 
+    def close_result(self, result: Iterable[bytes]) -> None:
+        """Close the app's iterable, once."""
+        if self.result_closed:
+            return
+        self.result_closed = True
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
     def _whole(self, result: Iterable[bytes], has_etag: bool) -> Iterable[bytes]:
         rewriter = self.rewriter
         assert rewriter is not None
         try:
             body = rewriter.rewrite(b"".join(result))
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            self.close_result(result)
         headers = self._streaming_headers()
         if has_etag and not self.owner.frozen:
             fp = conditional.fingerprint((a.path, a.digest) for a in rewriter.assets.values())
