@@ -263,6 +263,19 @@ class DiskIndex:
         entry = self._entries.get(path)
         return None if entry is None else entry.body
 
+    def peek(self, path: str) -> Asset | None:
+        """The asset last answered for ``path`` if the file is still that version: one
+        ``stat``, and the files a stylesheet names are not looked at. For a server about to
+        send again bytes whose hash it already checked (see prepared), not for pages."""
+        entry = self._entries.get(path)
+        if entry is None:
+            return None
+        try:
+            st = os.stat(self._base + path)
+        except (OSError, ValueError):
+            return None
+        return entry.asset if _key(st) == entry.key else None
+
     def _lock(self, path: str) -> threading.Lock:
         with self._locks_lock:
             return self._locks.setdefault(path, threading.Lock())
@@ -539,6 +552,9 @@ class FrozenIndex:
         self, path: str, *, integrity: bool = False, seen: Seen | None = None
     ) -> Asset | None:
         # The manifest carries integrity for every file it was built with; nothing to compute.
+        return self._files.get(path)
+
+    def peek(self, path: str) -> Asset | None:
         return self._files.get(path)
 
     def body(self, path: str) -> bytes | None:

@@ -48,7 +48,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import BinaryIO
@@ -62,6 +62,7 @@ from hashstatic.cache import Asset, AssetIndex, is_safe_path
 from hashstatic.conditional import parse_http_date, split_etags, weak_match
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import is_html, split_hash
+from hashstatic.prepared import Prepared, PreparedResponses, StartResponse, identity
 
 __all__ = ["IMMUTABLE", "REVALIDATE", "FileServer", "serve"]
 
@@ -112,6 +113,11 @@ class _Representation:
     # Whether Last-Modified validates the bytes. A rewritten stylesheet changes when a file it
     # references does, its own mtime staying put: only its ETag can tell.
     dated: bool = True
+    # For prepared responses: the file opened and its identity, or the bytes held.
+    path: str | None = None
+    follow: bool = True
+    identity: tuple[int, ...] | None = None
+    body: bytes | None = None
 
 
 class FileServer:
@@ -137,6 +143,16 @@ class FileServer:
         # an operator must fix are logged once, not on every request.
         self._warned: set[str] = set()
         self._root_missing = False
+        # Hashed URLs served immutable once are answered again from what was sent.
+        self.prepared = PreparedResponses(
+            _Peek(index), block_size, lambda f, n: _FileIter(f, n, block_size)
+        )
+
+    def respond_prepared(
+        self, environ: WSGIEnvironment, start_response: StartResponse, path: str
+    ) -> Iterable[bytes] | None:
+        """The response from a prepared one (see :mod:`hashstatic.prepared`), or None."""
+        return self.prepared.respond(environ, start_response, path)
 
     def serve(self, environ: WSGIEnvironment, path: str) -> WSGIApplication | None:
         """The response for ``path`` (PATH_INFO after the prefix), or None to pass the
@@ -169,6 +185,8 @@ class FileServer:
             self._nothing_at(asset.path, listed=True)
             return None
         cache_control = IMMUTABLE if current and rep.verified else REVALIDATE
+        if cache_control == IMMUTABLE and "HTTP_RANGE" not in environ:
+            self._prepare(environ, path, asset, rep)
         try:
             return self._respond(request, asset, rep, cache_control)
         except BaseException:
@@ -281,42 +299,66 @@ class FileServer:
             # The sibling's size is in its tag: recompressing gives other bytes, and ranges
             # of those must not be spliced onto ranges of the old ones.
             etag = f'"{asset.digest}-{coding}-{info.st_size:x}"'
-            return _Representation(file, coding, info.st_size, _seconds(info), etag, True)
+            return _Representation(
+                file,
+                coding,
+                info.st_size,
+                _seconds(info),
+                etag,
+                True,
+                path=path + _SIBLINGS[coding],
+                follow=False,
+                identity=identity(info),
+            )
         opened = _open_regular(path, self.root)
         if opened is None:
             return None
         file, info = opened
-        # A manifest has no clock (mtime_ns 0): there the size is all we can compare.
-        same_time = asset.mtime_ns in (0, info.st_mtime_ns)
-        if info.st_size == asset.size and same_time:
+        # The version hashed, as far as fstat can tell (with a manifest: the same size).
+        if asset.describes(info):
             etag = f'"{asset.digest}"'
-            return _Representation(file, None, info.st_size, _seconds(info), etag, True)
+            return _Representation(
+                file,
+                None,
+                info.st_size,
+                _seconds(info),
+                etag,
+                True,
+                path=path,
+                identity=identity(info),
+            )
         # Changed since it was hashed: the digest does not describe these bytes. Tag them by
         # what fstat says, as nginx does, until the index catches up.
         etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
         return _Representation(file, None, info.st_size, _seconds(info), etag, False)
 
+    def _prepare(
+        self, environ: WSGIEnvironment, path: str, asset: Asset, rep: _Representation
+    ) -> None:
+        if rep.body is None and rep.identity is None:
+            return
+        headers = _headers(asset, rep, IMMUTABLE)
+        headers.append(("Content-Length", str(rep.size)))
+        prepared = Prepared(
+            asset=asset,
+            file=rep.path,
+            follow=rep.follow,
+            identity=rep.identity,
+            body=rep.body,
+            etag=rep.etag,
+            ok=headers,
+            not_modified=_cache_headers(rep, IMMUTABLE),
+        )
+        self.prepared.remember(path, environ.get("HTTP_ACCEPT_ENCODING", ""), prepared)
+
     def _respond(
         self, request: Request, asset: Asset, rep: _Representation, cache_control: str
     ) -> WSGIApplication:
-        # RFC 9110 15.4.5: a 304 carries the validators and the cache policy, nothing about
-        # the body; Last-Modified is left out because the ETag is always there.
-        cache_headers = [
-            ("ETag", rep.etag),
-            ("Cache-Control", cache_control),
-            ("Vary", "Accept-Encoding"),
-        ]
         if _not_modified(request, rep):
             rep.file.close()
+            cache_headers = _cache_headers(rep, cache_control)
             return Response(status=304, headerlist=cache_headers, app_iter=[])  # type: ignore[no-any-return]
-        headers = [
-            ("Content-Type", content_type(asset.path)),
-            *cache_headers,
-            ("Last-Modified", formatdate(rep.mtime, usegmt=True)),
-            ("Accept-Ranges", "bytes"),
-        ]
-        if rep.coding is not None:
-            headers.append(("Content-Encoding", rep.coding))
+        headers = _headers(asset, rep, cache_control)
         # RFC 9110 14.2: GET is the only method with range semantics; HEAD gets the 200 headers.
         byte_range = _byte_range(request, rep) if request.method == "GET" else None
         if byte_range is _UNSATISFIABLE:
@@ -351,6 +393,33 @@ class FileServer:
         return Response(status=200, headerlist=headers, app_iter=stream)  # type: ignore[no-any-return]
 
 
+def _cache_headers(rep: _Representation, cache_control: str) -> list[tuple[str, str]]:
+    # RFC 9110 15.4.5: a 304 carries the validators and the cache policy, nothing about the
+    # body; Last-Modified is left out because the ETag is always there.
+    return [("ETag", rep.etag), ("Cache-Control", cache_control), ("Vary", "Accept-Encoding")]
+
+
+def _headers(asset: Asset, rep: _Representation, cache_control: str) -> list[tuple[str, str]]:
+    """A 200's headers but Content-Length."""
+    headers = [
+        ("Content-Type", content_type(asset.path)),
+        *_cache_headers(rep, cache_control),
+        ("Last-Modified", formatdate(rep.mtime, usegmt=True)),
+        ("Accept-Ranges", "bytes"),
+    ]
+    if rep.coding is not None:
+        headers.append(("Content-Encoding", rep.coding))
+    return headers
+
+
+class _Peek:
+    """Whether an asset is current, as cheaply as the index can tell (see prepared)."""
+
+    def __init__(self, index: AssetIndex) -> None:
+        peek = getattr(index, "peek", None)
+        self.peek: Callable[[str], Asset | None] = peek if peek is not None else index.lookup
+
+
 def _in_memory(asset: Asset, body: bytes) -> _Representation:
     """A stylesheet as served: its references rewritten, so not the bytes on disk (and not
     what precompressed siblings hold, which are never used for it)."""
@@ -359,7 +428,9 @@ def _in_memory(asset: Asset, body: bytes) -> _Representation:
     digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
     mtime = asset.mtime_ns // 1_000_000_000
     verified = digest == asset.digest
-    return _Representation(io.BytesIO(body), None, len(body), mtime, f'"{digest}"', verified, False)
+    return _Representation(
+        io.BytesIO(body), None, len(body), mtime, f'"{digest}"', verified, False, body=body
+    )
 
 
 class _FileIter:

@@ -110,6 +110,11 @@ class HashStatic:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if self._files is not None and path.startswith(self.prefix):
+            prepared = self._files.respond_prepared(
+                environ, start_response, path[len(self.prefix) :]
+            )
+            if prepared is not None:
+                return prepared
             responder = self._files.serve(environ, path[len(self.prefix) :])
             if responder is not None:
                 return responder(environ, start_response)
