@@ -139,7 +139,8 @@ class HashStatic:
             try:
                 return memo[path]
             except KeyError:
-                found = memo[path] = index.lookup(path, integrity=integrity)
+                # A stylesheet's dependencies are checked through the same memo.
+                found = memo[path] = index.lookup(path, integrity=integrity, seen=memo)
                 return found
 
         return lookup

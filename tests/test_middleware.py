@@ -385,3 +385,31 @@ def test_manifest_mode_rewrites_pages_with_no_file_access(root: Path) -> None:
     res = Request.blank("/").get_response(mw)
     assert res.body == hashed_page()
     assert opened == []
+
+
+def test_a_page_stats_each_distinct_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stylesheets naming the same image, and the image itself in the page: each of the
+    three files is stat'ed once for the response, dependencies included (SPEC 7)."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img/x.png").write_bytes(b"png")
+    (tmp_path / "a.css").write_bytes(b"a { background: url(img/x.png) }")
+    (tmp_path / "b.css").write_bytes(b"b { background: url(img/x.png) }")
+    page = (
+        b'<link rel="stylesheet" href="/static/a.css"><link rel="stylesheet" '
+        b'href="/static/b.css"><img src="/static/img/x.png">'
+    )
+    mw = HashStatic(html_app(page), tmp_path)
+    warm = Request.blank("/").get_response(mw).body
+    assert warm.count(b"/static/") == 3 and b"a.css" not in warm
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        stats.append(os.path.basename(os.fsdecode(path)))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    assert Request.blank("/").get_response(mw).body == warm
+    assert sorted(stats) == ["a.css", "b.css", "x.png"]
