@@ -149,10 +149,10 @@ class FileServer:
         )
 
     def respond_prepared(
-        self, environ: WSGIEnvironment, start_response: StartResponse, path: str
+        self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes] | None:
         """The response from a prepared one (see :mod:`hashstatic.prepared`), or None."""
-        return self.prepared.respond(environ, start_response, path)
+        return self.prepared.respond(environ, start_response)
 
     def serve(self, environ: WSGIEnvironment, path: str) -> WSGIApplication | None:
         """The response for ``path`` (PATH_INFO after the prefix), or None to pass the
@@ -186,7 +186,7 @@ class FileServer:
             return None
         cache_control = IMMUTABLE if current and rep.verified else REVALIDATE
         if cache_control == IMMUTABLE and "HTTP_RANGE" not in environ:
-            self._prepare(environ, path, asset, rep)
+            self._prepare(environ, asset, rep)
         try:
             return self._respond(request, asset, rep, cache_control)
         except BaseException:
@@ -332,9 +332,7 @@ class FileServer:
         etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
         return _Representation(file, None, info.st_size, _seconds(info), etag, False)
 
-    def _prepare(
-        self, environ: WSGIEnvironment, path: str, asset: Asset, rep: _Representation
-    ) -> None:
+    def _prepare(self, environ: WSGIEnvironment, asset: Asset, rep: _Representation) -> None:
         if rep.body is None and rep.identity is None:
             return
         headers = _headers(asset, rep, IMMUTABLE)
@@ -349,7 +347,7 @@ class FileServer:
             ok=headers,
             not_modified=_cache_headers(rep, IMMUTABLE),
         )
-        self.prepared.remember(path, environ.get("HTTP_ACCEPT_ENCODING", ""), prepared)
+        self.prepared.remember(environ, prepared)
 
     def _respond(
         self, request: Request, asset: Asset, rep: _Representation, cache_control: str
@@ -418,6 +416,7 @@ class _Peek:
     def __init__(self, index: AssetIndex) -> None:
         peek = getattr(index, "peek", None)
         self.peek: Callable[[str], Asset | None] = peek if peek is not None else index.lookup
+        self.fingerprint = index.fingerprint
 
 
 def _in_memory(asset: Asset, body: bytes) -> _Representation:

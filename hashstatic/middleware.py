@@ -95,6 +95,8 @@ class HashStatic:
         # How each URL text resolves, shared by all responses (bounded in urls).
         self._url_memo: Memo = {}
         self._files = FileServer(self.index, self.root, strict=strict) if serve else None
+        if self._files is not None:
+            self._prepared = self._files.prepared.respond
 
     # --- URLs for templates -----------------------------------------------------------------
 
@@ -108,13 +110,13 @@ class HashStatic:
     # --- WSGI -------------------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if self._files is not None and path.startswith(self.prefix):
-            prepared = self._files.respond_prepared(
-                environ, start_response, path[len(self.prefix) :]
-            )
+        if self._files is not None:
+            # A hashed URL answered before, answered again as it was (see prepared).
+            prepared = self._prepared(environ, start_response)
             if prepared is not None:
                 return prepared
+        path = environ.get("PATH_INFO", "")
+        if self._files is not None and path.startswith(self.prefix):
             responder = self._files.serve(environ, path[len(self.prefix) :])
             if responder is not None:
                 return responder(environ, start_response)

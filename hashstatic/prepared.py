@@ -4,9 +4,9 @@ Most static requests a page causes are for hashed URLs whose hash is current: a 
 first visit fetches each once (200), and a reload asks again with the ETag it holds (304). The
 first such request goes through :class:`~hashstatic.files.FileServer` in full; its answer is
 then remembered here -- the asset it was for, the file it sent and that file's identity, and
-the headers of the 200 and of the 304 -- under the request's path and ``Accept-Encoding``
-header. A later request with the same two is answered from that, with no WebOb and no header
-parsing, when:
+the headers of the 200 and of the 304 -- under the request's ``PATH_INFO`` and
+``Accept-Encoding`` header. A later request with the same two is answered from that, with no
+WebOb and no header parsing, when:
 
 * the method is ``GET`` or ``HEAD`` and there is no ``Range``;
 * the asset is still the current one for the path: in development one ``stat`` of the file
@@ -42,6 +42,9 @@ StartResponse = Callable[..., Any]
 class _Index(Protocol):
     def peek(self, path: str) -> Asset | None: ...
 
+    @property
+    def fingerprint(self) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -68,50 +71,64 @@ class PreparedResponses:
         self, index: _Index, block_size: int, file_iter: Callable[[BinaryIO, int], Iterable[bytes]]
     ) -> None:
         self.index = index
+        # A manifest never changes: what it called current stays so (no peek at all).
+        self._peek = None if index.fingerprint is not None else index.peek
         self.block_size = block_size
         self._file_iter = file_iter  # for servers without wsgi.file_wrapper
-        self._entries: dict[tuple[str, str], Prepared] = {}
+        # Accept-Encoding header -> PATH_INFO -> the response prepared.
+        self._tables: dict[str, dict[str, Prepared]] = {}
+        self._count = 0
         self._lock = threading.Lock()
 
-    def remember(self, path: str, accept_encoding: str, prepared: Prepared) -> None:
+    def remember(self, environ: dict[str, Any], prepared: Prepared) -> None:
+        """Remember ``prepared`` for requests with the PATH_INFO and Accept-Encoding of
+        ``environ``."""
         with self._lock:
-            if len(self._entries) >= _MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[(path, accept_encoding)] = prepared
+            if self._count >= _MAX_ENTRIES:
+                self._tables.clear()
+                self._count = 0
+            table = self._tables.setdefault(environ.get("HTTP_ACCEPT_ENCODING", ""), {})
+            self._count += environ.get("PATH_INFO", "") not in table
+            table[environ.get("PATH_INFO", "")] = prepared
 
     def respond(
-        self, environ: dict[str, Any], start_response: StartResponse, path: str
+        self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes] | None:
-        """The response to a request for ``path`` (after the prefix), or None for the full
-        path to give."""
-        key = (path, environ.get("HTTP_ACCEPT_ENCODING", ""))
-        prepared = self._entries.get(key)
+        """The response to the request, or None for the full path to give."""
+        # Every request through the middleware passes here first: kept lean on purpose.
+        get = environ.get
+        table = self._tables.get(get("HTTP_ACCEPT_ENCODING", ""))
+        if table is None:
+            return None
+        path: str = get("PATH_INFO", "")
+        prepared = table.get(path)
         if prepared is None:
             return None
-        method = environ.get("REQUEST_METHOD")
+        method = get("REQUEST_METHOD")
         if (method != "GET" and method != "HEAD") or "HTTP_RANGE" in environ:
             return None
-        if self.index.peek(prepared.asset.path) is not prepared.asset:
-            self._entries.pop(key, None)  # changed, or gone: the full path finds out how
+        peek = self._peek
+        if peek is not None and peek(prepared.asset.path) is not prepared.asset:
+            table.pop(path, None)  # changed, or gone: the full path finds out how
             return None
-        tag = environ.get("HTTP_IF_NONE_MATCH")
+        tag = get("HTTP_IF_NONE_MATCH")
         if tag is not None:
             if tag != prepared.etag:
                 return None
-            start_response("304 Not Modified", list(prepared.not_modified))
+            start_response("304 Not Modified", prepared.not_modified.copy())
             return []
         if "HTTP_IF_MODIFIED_SINCE" in environ:
             return None
         if prepared.body is not None:
-            start_response("200 OK", list(prepared.ok))
+            start_response("200 OK", prepared.ok.copy())
             return [] if method == "HEAD" else [prepared.body]
         file = self._open(prepared)
         if file is None:
-            self._entries.pop(key, None)
+            table.pop(path, None)
             return None
         if method == "HEAD":
             file.close()
-            start_response("200 OK", list(prepared.ok))
+            start_response("200 OK", prepared.ok.copy())
             return []
         try:
             wrapper = environ.get("wsgi.file_wrapper")
@@ -120,7 +137,7 @@ class PreparedResponses:
                 if wrapper is not None
                 else self._file_iter(file, prepared.asset.size)
             )
-            start_response("200 OK", list(prepared.ok))
+            start_response("200 OK", prepared.ok.copy())
         except BaseException:
             file.close()
             raise

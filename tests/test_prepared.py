@@ -35,7 +35,7 @@ def full(server: FileServer, path: str, **request: Any) -> Answer:
 def prepared(server: FileServer, path: str, **request: Any) -> Answer | None:
     env = environ(path, **request)
     started: list[Any] = []
-    body = server.respond_prepared(env, lambda s, h, e=None: started.append((s, h)), path)
+    body = server.respond_prepared(env, lambda s, h, e=None: started.append((s, h)))
     if body is None:
         assert not started
         return None
