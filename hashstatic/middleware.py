@@ -8,6 +8,7 @@ the rewriter -- streamed chunk by chunk, or whole when the app already holds it 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -328,12 +329,24 @@ class _Exchange:
                 self._start(self.headers)
             return result
         has_etag = any(k.lower() == "etag" for k, _ in self.headers)
-        whole = isinstance(result, list | tuple) or (has_etag and not self.owner.frozen)
-        if self.started or not whole:
-            if not self.started:
-                self._server_write = self._start(self._streaming_headers())
+        if self.started:
             return _Rewritten(result, self.rewriter)
-        return self._whole(result, has_etag)
+        if isinstance(result, list | tuple) or (has_etag and not self.owner.frozen):
+            return self._whole(result, result, has_etag)
+        # Frameworks return a one-chunk iterator for a rendered page: look at two chunks,
+        # and a body that was one is sent whole, with a Content-Length (so the connection is
+        # kept alive without chunked encoding); a real stream streams, two chunks late.
+        iterator = iter(result)
+        try:
+            first = next(iterator, None)
+            second = None if first is None else next(iterator, None)
+        except BaseException:
+            self.close_result(result)
+            raise
+        if first is None or second is None:
+            return self._whole([] if first is None else [first], result, has_etag)
+        self._server_write = self._start(self._streaming_headers())
+        return _Rewritten(result, self.rewriter, (first, second), iterator)
 
     def close_result(self, result: Iterable[bytes]) -> None:
         """Close the app's iterable, once."""
@@ -344,11 +357,14 @@ class _Exchange:
         if close is not None:
             close()
 
-    def _whole(self, result: Iterable[bytes], has_etag: bool) -> Iterable[bytes]:
+    def _whole(
+        self, chunks: Iterable[bytes], result: Iterable[bytes], has_etag: bool
+    ) -> Iterable[bytes]:
+        """The body (``chunks``, the rest of the app's ``result``) rewritten at once."""
         rewriter = self.rewriter
         assert rewriter is not None
         try:
-            body = rewriter.rewrite(b"".join(result))
+            body = rewriter.rewrite(b"".join(chunks))
         finally:
             self.close_result(result)
         headers = self._streaming_headers()
@@ -370,14 +386,23 @@ class _Exchange:
 class _Rewritten:
     """The app's body, rewritten as it streams; ``close()`` reaches the app's iterable once."""
 
-    def __init__(self, result: Iterable[bytes], rewriter: HtmlRewriter) -> None:
+    def __init__(
+        self,
+        result: Iterable[bytes],
+        rewriter: HtmlRewriter,
+        read: tuple[bytes, ...] = (),
+        rest: Iterator[bytes] | None = None,
+    ) -> None:
         self.result = result
         self.rewriter = rewriter
+        self.read = read  # chunks already taken from ``rest``, an iterator of ``result``
+        self.rest = rest
         self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         rewriter = self.rewriter
-        for chunk in self.result:
+        chunks = self.result if self.rest is None else itertools.chain(self.read, self.rest)
+        for chunk in chunks:
             out = rewriter.feed(chunk)
             if out:
                 yield out

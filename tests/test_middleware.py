@@ -413,3 +413,35 @@ def test_a_page_stats_each_distinct_file_once(
     monkeypatch.setattr(os, "stat", counting_stat)
     assert Request.blank("/").get_response(mw).body == warm
     assert sorted(stats) == ["a.css", "b.css", "x.png"]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "whole"),
+    [
+        pytest.param([], True, id="no-chunk"),
+        pytest.param([PAGE], True, id="one-chunk"),
+        pytest.param([PAGE[:40], PAGE[40:]], False, id="two-chunks"),
+        pytest.param([PAGE[:10], PAGE[10:50], b"", PAGE[50:]], False, id="four-chunks"),
+    ],
+)
+def test_a_one_chunk_iterator_is_sent_whole(root: Path, chunks: list[bytes], whole: bool) -> None:
+    """What frameworks return for a rendered page gets a Content-Length (so the server need
+    not chunk it or close the connection); a real stream streams."""
+    body = Streamed(chunks)
+    started: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "1")])
+        return body
+
+    result = HashStatic(app, root)(
+        Request.blank("/").environ, lambda s, h, e=None: started.append((s, h))
+    )
+    out = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    headers = dict(started[0][1])
+    assert out == (hashed_page() if chunks else b"")
+    assert ("Content-Length" in headers) == whole
+    if whole:
+        assert headers["Content-Length"] == str(len(out))
+    assert body.closed == 1
