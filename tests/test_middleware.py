@@ -434,9 +434,11 @@ def test_a_one_chunk_iterator_is_sent_whole(root: Path, chunks: list[bytes], who
         start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "1")])
         return body
 
-    result = HashStatic(app, root)(
-        Request.blank("/").environ, lambda s, h, e=None: started.append((s, h))
-    )
+    def start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+        started.append((status, headers))
+        return lambda data: None
+
+    result = HashStatic(app, root)(Request.blank("/").environ, start_response)
     out = b"".join(result)
     getattr(result, "close", lambda: None)()
     headers = dict(started[0][1])
