@@ -285,7 +285,7 @@ def scan(page: Page, index: Any) -> int:
 def rewriter(page: Page, index: Any) -> HtmlRewriter:
     memo = URL_MEMOS.setdefault(id(index), {})
     urls = UrlRewriter(prefix=page.prefix, page_url=page.url, lookup=memoized(index), memo=memo)
-    return HtmlRewriter(urls)
+    return HtmlRewriter(urls, frozen=isinstance(index, FrozenIndex))
 
 
 def whole(page: Page, index: Any) -> int:

@@ -137,10 +137,20 @@ def srcset_spans(value: str) -> list[tuple[int, int]]:
 class HtmlRewriter:
     """Rewrites one HTML (or XHTML) document, whole or chunk by chunk."""
 
-    def __init__(self, urls: UrlRewriter, *, xhtml: bool = False, integrity: bool = False) -> None:
+    def __init__(
+        self,
+        urls: UrlRewriter,
+        *,
+        xhtml: bool = False,
+        integrity: bool = False,
+        frozen: bool = False,
+    ) -> None:
         self.urls = urls
         self.xhtml = xhtml
         self.integrity = integrity
+        # Lookups that can never change their answers (a manifest's): a remembered tag needs
+        # no check before it is used again.
+        self.frozen = frozen
         self.assets: dict[str, Asset] = {}  # every asset a URL was rewritten to
         self._base: str | None = None
         self._base_seen = False
@@ -329,11 +339,12 @@ class HtmlRewriter:
         where a raw-text element's content runs to ``content_end``."""
         buf, out, tags, assets = self._buf, self._out, self._tags, self.assets
         lookup = self.urls.lookup
+        check = not self.frozen
         emitted = self._emitted
         for s, end, content_end in found:
             tag = buf[s:end]
             done = tags.get(tag)
-            if done is not None:
+            if done is not None and check:
                 for path, asset in done.looked_up:
                     if lookup(path) is not asset:
                         done = None  # an asset changed since: do it again

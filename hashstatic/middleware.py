@@ -270,7 +270,9 @@ class _Exchange:
             hash_length=owner.hash_length,
             memo=owner._url_memo,
         )
-        return HtmlRewriter(urls, xhtml=_HTML_TYPES[ctype], integrity=owner.integrity)
+        return HtmlRewriter(
+            urls, xhtml=_HTML_TYPES[ctype], integrity=owner.integrity, frozen=owner.frozen
+        )
 
     def _retag_304(self, headers: list[tuple[str, str]]) -> None:
         for i, (k, v) in enumerate(headers):

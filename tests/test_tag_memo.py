@@ -66,3 +66,29 @@ def test_an_already_hashed_url_stays_so_while_its_file_exists(tmp_path: Path) ->
     # Once the file is gone, the hashed name is an ordinary missing file: still unchanged.
     (tmp_path / "site.css").unlink()
     assert rewrite(index, memo, url, hashed) == hashed
+
+
+def test_with_a_manifest_remembered_tags_are_used_without_lookups(tmp_path: Path) -> None:
+    from hashstatic.cache import FrozenIndex
+    from hashstatic.manifest import build_manifest
+
+    (tmp_path / "site.css").write_bytes(b"a {}")
+    index = FrozenIndex(build_manifest(tmp_path))
+    memo: dict[Any, Any] = {}
+    asked: list[str] = []
+
+    def lookup(path: str) -> Any:
+        asked.append(path)
+        return index.lookup(path)
+
+    def once(frozen: bool) -> bytes:
+        urls = UrlRewriter(
+            prefix="/static/", page_url="http://h/docs/p.html", lookup=lookup, memo=memo
+        )
+        return HtmlRewriter(urls, frozen=frozen).rewrite(TAG)
+
+    first = once(True)
+    assert first == TAG.replace(b"site.css", f"site.{md5(b'a {}')}.css".encode())
+    assert asked == ["site.css"]
+    assert once(True) == first and asked == ["site.css"]  # remembered, not checked
+    assert once(False) == first and asked == ["site.css", "site.css"]  # checked
