@@ -14,10 +14,10 @@ _IDENT = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-\\"
 ) | frozenset(range(0x80, 0x100))
 # Only these bytes can begin or end what matters: a comment, a string, "url(", "@import",
-# "image-set(" (found from its "("), or a parenthesis. A character class is searched far
-# faster than an alternation of words.
+# "image-set(" (found from its "("), or a parenthesis. A copy of the text with those bytes
+# made 1 and every other byte 0 is searched with memchr, far faster than any pattern.
+_STOP = bytes(1 if chr(b) in "/\"'@()" else 0 for b in range(256))
 _WORD = re.compile(rb"[A-Za-z0-9_\-]")
-_STOP = re.compile(rb"[/\"'@()]")
 _WS = b" \t\n\r\f"
 
 
@@ -70,13 +70,12 @@ def url_spans(text: bytes) -> list[tuple[int, int]]:
     image_set_depth = 0  # > 0 inside image-set(...): its strings are URLs
     depth = 0
     pos = 0
-    search = _STOP.search
+    find = text.translate(_STOP).find
     while True:
-        m = search(text, pos)
-        if m is None:
+        start = find(b"\x01", pos)
+        if start < 0:
             return spans
         lo = pos
-        start = m.start()
         c = text[start]
         pos = start + 1
         if c == 0x2F:  # "/"
