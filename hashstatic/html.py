@@ -33,6 +33,15 @@ MAX_CONSTRUCT = 1 << 20
 
 _URL_ATTRS = frozenset((b"src", b"href", b"xlink:href", b"poster", b"data-src"))
 _SRCSET_ATTRS = frozenset((b"srcset", b"imagesrcset", b"data-srcset"))
+# Every attribute a plan reads: the rest of a tag's attributes are not even kept.
+_WANTED = (
+    _URL_ATTRS
+    | _SRCSET_ATTRS
+    | frozenset(
+        (b"style", b"data", b"content", b"integrity", b"rel", b"crossorigin", b"type")
+        + (b"property", b"name")
+    )
+)
 _MEDIA_META = re.compile(
     r"(?:^|[:_-])(?:image|video|audio|tileimage|thumbnail)(?::(?:url|secure_url|src))?$"
 )
@@ -62,6 +71,9 @@ class _Plan:
 _PLANS: dict[bytes, _Plan] = {}
 _PLANS_SIZE = 8192
 _TAGS_SIZE = 4096  # per context
+# Tags longer than this are not remembered (an inline data: image beside a srcset, say): the
+# memos are shared by every response, and must stay small whatever the pages hold.
+_MEMO_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,7 @@ class HtmlRewriter:
         self._raw_kind = ""  # "style", "importmap" or "" (content left alone)
         self._raw_start = 0
         self._at = 0  # where the tag being looked at starts
+        self._waiting = False  # an unfinished start tag waits for a ">"
 
     # --- public API -------------------------------------------------------------------------
 
@@ -185,10 +198,16 @@ class HtmlRewriter:
         if self._mode == DONE:
             return chunk
         self._buf += chunk
+        if self._waiting:
+            # An unfinished start tag is kept back: look again once a ">" arrives.
+            if chunk.find(b">") < 0 and len(self._buf) - self._pos <= MAX_CONSTRUCT:
+                return b""
+            self._waiting = False
         self._run(final=False)
         return self._flush()
 
     def close(self) -> bytes:
+        self._waiting = False
         if self._mode != DONE:
             self._run(final=True)
         self._pos = len(self._buf)
@@ -255,6 +274,8 @@ class HtmlRewriter:
                 )
                 if found:
                     self._found(found)
+                    if self._mode == DONE:
+                        continue
                 if stop < 0:
                     self._pos = n
                     return
@@ -291,20 +312,23 @@ class HtmlRewriter:
             # Pages repeat their tags: what a tag's bytes say is remembered by those bytes.
             gt = buf.find(b">", s)
             if gt < 0:
-                return self._incomplete(s, final)  # no ">" yet: not a whole tag
+                return self._unfinished_tag(s, final)  # no ">" yet: not a whole tag
             plan = _PLANS.get(buf[s : gt + 1])
             if plan is None:
-                tag = parse_start_tag(buf, s)
+                tag = parse_start_tag(buf, s, _WANTED)
                 if tag is None:
-                    return self._incomplete(s, final)
+                    return self._unfinished_tag(s, final)
                 self._at = s
                 if tag.name == b"base":
                     self._set_base(tag)
                 plan = self._plan(tag)
-                if tag.length == gt + 1 - s and tag.name != b"base":
+                if tag.length == gt + 1 - s <= _MEMO_MAX and tag.name != b"base":
                     if len(_PLANS) >= _PLANS_SIZE:
                         _PLANS.clear()
                     _PLANS[buf[s : gt + 1]] = plan
+            if plan.length > MAX_CONSTRUCT:
+                self._mode = DONE  # as when streamed (see _incomplete)
+                return True
             self._apply(s, plan)
             self._rewritten.clear()
             self._pos = s + plan.length
@@ -350,12 +374,19 @@ class HtmlRewriter:
                         done = None  # an asset changed since: do it again
                         break
             if done is None:
+                if end - s > MAX_CONSTRUCT:
+                    # As when streamed (see _incomplete): an absurd tag ends rewriting.
+                    self._emitted = emitted
+                    self._pos = s
+                    self._mode = DONE
+                    return
                 self._emitted = emitted
                 done = self._rewrite_tag(s, end)
                 emitted = self._emitted
-                if len(tags) >= _TAGS_SIZE:
-                    tags.clear()
-                tags[tag] = done
+                if end - s <= _MEMO_MAX:
+                    if len(tags) >= _TAGS_SIZE:
+                        tags.clear()
+                    tags[tag] = done
             if done.text is not None:
                 out.append(buf[emitted:s])
                 out.append(done.text)
@@ -365,7 +396,8 @@ class HtmlRewriter:
             if done.raw_kind:
                 self._emitted = emitted
                 self._raw_start = end
-                self._raw_kind = done.raw_kind
+                # As when streamed: content too long to hold is left alone.
+                self._raw_kind = done.raw_kind if content_end - end <= MAX_CONSTRUCT else ""
                 self._raw_content(content_end)
                 emitted = self._emitted
         self._emitted = emitted
@@ -375,13 +407,14 @@ class HtmlRewriter:
         buf = self._buf
         plan = _PLANS.get(buf[s:end])
         if plan is None:
-            tag = parse_start_tag(buf, s)
+            tag = parse_start_tag(buf, s, _WANTED)
             assert tag is not None and tag.length == end - s  # collect() found it complete
             self._at = s
             plan = self._plan(tag)
-            if len(_PLANS) >= _PLANS_SIZE:
-                _PLANS.clear()
-            _PLANS[buf[s:end]] = plan
+            if end - s <= _MEMO_MAX:
+                if len(_PLANS) >= _PLANS_SIZE:
+                    _PLANS.clear()
+                _PLANS[buf[s:end]] = plan
         self._out.append(buf[self._emitted : s])
         self._emitted = s
         mark = len(self._out)
@@ -405,6 +438,14 @@ class HtmlRewriter:
             del self._out[mark:]
             self._emitted = s
         return _Rewrite(text, tuple(looked_up), tuple(self._rewritten), plan.raw_kind)
+
+    def _unfinished_tag(self, s: int, final: bool) -> bool:
+        waiting = self._incomplete(s, final)
+        if not waiting:
+            # Only a ">" can finish it: until one arrives, feed() need not look again (a long
+            # tag arriving in small chunks would otherwise be parsed again at every chunk).
+            self._waiting = True
+        return waiting
 
     def _incomplete(self, s: int, final: bool) -> bool:
         self._pos = s
@@ -434,7 +475,10 @@ class HtmlRewriter:
             if not self._raw_kind:
                 self._pos = max(self._pos, len(buf) - len(self._raw_name) - 3)
             return False
-        self._raw_content(len(buf) if m is None else m.start())
+        end = len(buf) if m is None else m.start()
+        if end - self._raw_start > MAX_CONSTRUCT:
+            self._raw_kind = ""  # as when streamed: too long to hold, left alone
+        self._raw_content(end)
         self._mode = DATA
         return True
 

@@ -154,7 +154,7 @@ def collect_py(
             continue
         if not doc[q + 1 : q + 2].isalpha():
             return found, q
-        tag = parse_start_tag(doc, q)
+        tag = parse_start_tag(doc, q, _NO_NAMES)
         if tag is None or tag.name in (b"base", b"plaintext"):
             return found, q
         end = content_end = q + tag.length
@@ -225,8 +225,15 @@ class Tag:
         return None
 
 
-def parse_start_tag(doc: bytes, pos: int) -> Tag | None:
-    """Parse the start tag at ``pos``; None when it is not complete in ``doc``."""
+_NO_NAMES: frozenset[bytes] = frozenset()  # collect_py needs a tag's name and length only
+
+
+def parse_start_tag(doc: bytes, pos: int, names: frozenset[bytes] | None = None) -> Tag | None:
+    """Parse the start tag at ``pos``; None when it is not complete in ``doc``.
+
+    With ``names``, only attributes of those (lowercase) names are kept: a tag of fifty
+    thousand attributes costs no fifty thousand objects when two of them matter.
+    """
     m = _START_TAG.match(doc, pos)
     if m is None:
         return None
@@ -237,7 +244,7 @@ def parse_start_tag(doc: bytes, pos: int) -> Tag | None:
         if a.group(1) is None:
             continue
         name = a.group(1).lower()
-        if name in seen:
+        if name in seen or (names is not None and name not in names):
             continue  # the tokenizer keeps the first of duplicated attributes
         seen.add(name)
         if a.group(2) is None:

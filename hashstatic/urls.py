@@ -18,7 +18,8 @@ Decisions, where the URL standard leaves room (also in the README):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.entities import html5
 from typing import Any
@@ -36,6 +37,7 @@ _Located = tuple[str, int, int, int, tuple[str, ...]]
 # under keys of its own shape.
 Memo = dict[object, Any]
 _MEMO_SIZE = 8192
+_MEMO_MAX_URL = 2048  # longer URL texts (data: URIs) are resolved each time, not remembered
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -60,23 +62,32 @@ def _numeric_ref(value: int) -> str:
     return chr(value)
 
 
-def decode_refs(raw: bytes) -> tuple[str, list[int]]:
+def decode_refs(raw: bytes) -> tuple[str, Sequence[int]]:
     """Decode character references; ``starts[i]`` is where char ``i`` begins in ``raw``.
 
     Bytes other than references map one-to-one (Latin-1), so positions in the text map back
-    to positions in the document; ``starts`` has one extra entry, ``len(raw)``.
+    to positions in the document; ``starts`` has one extra entry, ``len(raw)``. Without
+    references it is a ``range``, whatever the length (a list would cost 40 bytes a byte).
     """
     if b"&" not in raw:
-        return raw.decode("latin-1"), list(range(len(raw) + 1))
+        return raw.decode("latin-1"), range(len(raw) + 1)
+    # Runs of text (not characters) and machine integers: a value full of references must
+    # not cost tens of bytes a byte.
     chars: list[str] = []
-    starts: list[int] = []
+    starts = array("q")
     pos = 0
     for m in _CHARREF.finditer(raw):
         text = None
+        # Beyond 8 digits (past U+10FFFF whatever the zeros) a reference is U+FFFD; int()
+        # refuses thousands of decimal digits.
         if m.group(1) is not None:
-            text = _numeric_ref(int(m.group(1), 16))
+            digits = m.group(1).lstrip(b"0")
+            text = _numeric_ref(
+                int(digits, 16) if 0 < len(digits) <= 8 else 0x110000 * bool(digits)
+            )
         elif m.group(2) is not None:
-            text = _numeric_ref(int(m.group(2)))
+            digits = m.group(2).lstrip(b"0")
+            text = _numeric_ref(int(digits) if 0 < len(digits) <= 8 else 0x110000 * bool(digits))
         else:
             name = m.group(3).decode("ascii")
             # The longest known name that prefixes what was written, as the tokenizer does.
@@ -87,7 +98,7 @@ def decode_refs(raw: bytes) -> tuple[str, list[int]]:
                 text = html5[name]
                 m_end = m.start() + 1 + len(name)
                 _append(chars, starts, raw, pos, m.start())
-                chars.extend(text)
+                chars.append(text)
                 starts.extend([m.start()] * len(text))
                 pos = m_end
             continue
@@ -100,8 +111,8 @@ def decode_refs(raw: bytes) -> tuple[str, list[int]]:
     return "".join(chars), starts
 
 
-def _append(chars: list[str], starts: list[int], raw: bytes, a: int, b: int) -> None:
-    chars.extend(raw[a:b].decode("latin-1"))
+def _append(chars: list[str], starts: array[int], raw: bytes, a: int, b: int) -> None:
+    chars.append(raw[a:b].decode("latin-1"))
     starts.extend(range(a, b))
 
 
@@ -286,6 +297,8 @@ class UrlRewriter:
         return None if found is None else found[0]
 
     def _located(self, raw: bytes, base: str | None, refs: bool) -> _Located | None:
+        if len(raw) > _MEMO_MAX_URL:
+            return self._locate(raw, base, refs)  # not kept: the memo is shared, and long
         key = (raw, refs, self._page_key if base is None else (self.prefix, base))
         try:
             found: _Located | None = self.memo[key]
@@ -318,7 +331,7 @@ class UrlRewriter:
         if refs:
             text, starts = decode_refs(raw)
         else:
-            text, starts = raw.decode("latin-1"), list(range(len(raw) + 1))
+            text, starts = raw.decode("latin-1"), range(len(raw) + 1)
         lead = len(text) - len(text.lstrip(_C0_OR_SPACE))
         end = len(text.rstrip(_C0_OR_SPACE))
         url = text[lead:end]

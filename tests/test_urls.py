@@ -178,3 +178,14 @@ def test_decode_refs(raw: bytes, text: str) -> None:
 )
 def test_remove_dot_segments(path: str, expected: str) -> None:
     assert remove_dot_segments(path) == expected
+
+
+def test_numeric_references_of_any_length() -> None:
+    """Thousands of digits are one U+FFFD, as browsers read them (int() alone would refuse
+    a decimal number that long); zeros in front change nothing."""
+    from hashstatic.urls import decode_refs
+
+    raw = b"a&#" + b"9" * 5000 + b";b&#x" + b"f" * 5000 + b";c&#0000065;"
+    text, starts = decode_refs(raw)
+    assert text == "a\ufffdb\ufffdcA"
+    assert list(starts) == [0, 1, 5004, 5005, 10009, 10010, len(raw)]
