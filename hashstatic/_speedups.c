@@ -320,7 +320,7 @@ other_construct(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
 /* --- advance ----------------------------------------------------------------------------- */
 
 static Py_ssize_t
-advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
+advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, int bases)
 {
     while (p < end) {
         if (s[p] != '<') {
@@ -339,7 +339,12 @@ advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
             }
             int k = special_name(s + p + 1, i - p - 1);
             if (UNLIKELY(k >= N_RAW)) {
-                return p; /* <base or <plaintext */
+                if (k == N_RAW && !bases) {
+                    k = -1; /* a <base> after the one that counts is an ordinary tag */
+                }
+                else {
+                    return p; /* <base or <plaintext */
+                }
             }
             Py_ssize_t gt = tag_close(s, i, end);
             if (gt < 0) {
@@ -467,7 +472,7 @@ find_ref(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
 /* The loop of tokenizer.collect_py: see its docstring. */
 static Py_ssize_t
 collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, int to_end,
-             const Targets *t, PyObject *found)
+             int bases, const Targets *t, PyObject *found)
 {
     Py_ssize_t next_hit = -1, next_ref = -1;
     for (;;) {
@@ -480,12 +485,12 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
         Py_ssize_t target = next_hit < next_ref ? next_hit : next_ref;
         if (target >= end) {
             if (to_end) {
-                p = advance_impl(s, p, end, xhtml);
+                p = advance_impl(s, p, end, xhtml, bases);
                 return p == end ? -1 : p;
             }
             return -1;
         }
-        Py_ssize_t q = advance_impl(s, p, target + 1, xhtml);
+        Py_ssize_t q = advance_impl(s, p, target + 1, xhtml, bases);
         if (q == target + 1) {
             p = q; /* the target is in text */
             continue;
@@ -496,6 +501,9 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
         }
         Py_ssize_t i = skip_to(s, q + 2, end, NAME_STOP);
         int k = i < end ? special_name(s + q + 1, i - q - 1) : -1;
+        if (k == N_RAW && !bases) {
+            k = -1;
+        }
         if (i >= end || k >= N_RAW) {
             return q;
         }
@@ -524,7 +532,8 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
 }
 
 PyDoc_STRVAR(collect_doc,
-"collect(doc, pos, needle, refs, names, xhtml=False, to_end=False) -> (list, int)\n"
+"collect(doc, pos, needle, refs, names, xhtml=False, to_end=False, bases=True)\n"
+"    -> (list, int)\n"
 "\n"
 "The start tags from pos (data state) that hold the needle or a reference that\n"
 "could spell one of its bytes, as (start, end, content_end) triples, and where\n"
@@ -535,18 +544,19 @@ PyDoc_STRVAR(collect_doc,
 static PyObject *
 speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"doc", "pos", "needle", "refs", "names", "xhtml", "to_end", NULL};
+    static char *kwlist[] = {"doc",   "pos",    "needle", "refs", "names",
+                             "xhtml", "to_end", "bases",  NULL};
     Py_buffer view;
     Py_ssize_t pos;
     const char *needle;
     Py_ssize_t needle_len;
     PyObject *refs, *names;
-    int xhtml = 0, to_end = 0;
+    int xhtml = 0, to_end = 0, bases = 1;
 
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*ny#OO!|pp:collect", kwlist, &view, &pos,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*ny#OO!|ppp:collect", kwlist, &view, &pos,
                                      &needle, &needle_len, &refs, &PyTuple_Type, &names, &xhtml,
-                                     &to_end)) {
+                                     &to_end, &bases)) {
         return NULL;
     }
     (void)refs;
@@ -584,8 +594,8 @@ speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, to_end, &t,
-                                   found);
+    Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, to_end, bases,
+                                   &t, found);
     PyBuffer_Release(&view);
     if (stop == -2) {
         Py_DECREF(found);
@@ -640,11 +650,11 @@ speedups_advance(PyObject *module, PyObject *args, PyObject *kwargs)
         /* The exported buffer cannot be resized meanwhile, and every read is
          * bounded by endpos whatever the bytes are. */
         Py_BEGIN_ALLOW_THREADS
-        result = advance_impl(s, pos, endpos, xhtml);
+        result = advance_impl(s, pos, endpos, xhtml, 1);
         Py_END_ALLOW_THREADS
     }
     else {
-        result = advance_impl(s, pos, endpos, xhtml);
+        result = advance_impl(s, pos, endpos, xhtml, 1);
     }
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(result);

@@ -271,6 +271,7 @@ class HtmlRewriter:
                     self._ref_names,
                     self.xhtml,
                     not final,
+                    not self._base_seen,  # later <base> tags change nothing: not stops
                 )
                 if found:
                     self._found(found)
@@ -411,7 +412,8 @@ class HtmlRewriter:
             assert tag is not None and tag.length == end - s  # collect() found it complete
             self._at = s
             plan = self._plan(tag)
-            if end - s <= _MEMO_MAX:
+            # A <base> is never remembered: _construct must see each one to apply the first.
+            if end - s <= _MEMO_MAX and tag.name != b"base":
                 if len(_PLANS) >= _PLANS_SIZE:
                     _PLANS.clear()
                 _PLANS[buf[s:end]] = plan

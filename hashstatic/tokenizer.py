@@ -51,13 +51,14 @@ _TAG_NAME = rb"[A-Za-z][^" + WS + rb"/>]*+"
 
 # Start tags that advance() does not step over as ordinary tags.
 _NOT_PLAIN = b"|".join((b"base", b"plaintext", *RAW_TEXT))
+_NOT_PLAIN_BUT_BASE = b"|".join((b"plaintext", *RAW_TEXT))
 
 
 def _raw_name(name: bytes) -> bytes:
     return rb"(?i:" + name + rb")(?=[" + WS + rb"/>])"
 
 
-def _grammar(xhtml: bool) -> re.Pattern[bytes]:
+def _grammar(xhtml: bool, bases: bool = True) -> re.Pattern[bytes]:
     raw_elements = b"".join(
         rb"|<" + _raw_name(n) + _TAG_BODY + rb">.*?(?=</" + _raw_name(n) + rb")" for n in RAW_TEXT
     )
@@ -77,7 +78,7 @@ def _grammar(xhtml: bool) -> re.Pattern[bytes]:
         + markup
         + raw_elements
         + rb"|<(?!(?i:"
-        + _NOT_PLAIN
+        + (_NOT_PLAIN if bases else _NOT_PLAIN_BUT_BASE)
         + rb")(?=["
         + WS
         + rb"/>]))"
@@ -92,17 +93,17 @@ def _grammar(xhtml: bool) -> re.Pattern[bytes]:
     )
 
 
-_GRAMMAR = {False: _grammar(False), True: _grammar(True)}
+_GRAMMAR = {(x, b): _grammar(x, b) for x in (False, True) for b in (True, False)}
 
 
-def advance_py(doc: bytes, pos: int, endpos: int, xhtml: bool = False) -> int:
+def advance_py(doc: bytes, pos: int, endpos: int, xhtml: bool = False, bases: bool = True) -> int:
     """Consume whole constructs from ``pos`` (data state); stop before ``endpos``.
 
     Returns the start of the first construct that does not end by ``endpos``, of the first
     ``<base`` or ``<plaintext`` start tag, or ``endpos`` when everything up to it is text or
     complete constructs.
     """
-    m = _GRAMMAR[xhtml].match(doc, pos, endpos)
+    m = _GRAMMAR[xhtml, bases].match(doc, pos, endpos)
     assert m is not None  # the pattern matches the empty string
     return m.end()
 
@@ -115,6 +116,7 @@ def collect_py(
     names: tuple[bytes, ...],
     xhtml: bool = False,
     to_end: bool = False,
+    bases: bool = True,
 ) -> tuple[list[tuple[int, int, int]], int]:
     """The start tags from ``pos`` (data state) that hold a target, and where to look next.
 
@@ -128,7 +130,8 @@ def collect_py(
     not finished in ``doc``) and at every ``<base`` and ``<plaintext``; it returns -1 when
     no target is left. With ``to_end`` (a stream, which must know where the next chunk
     starts), it then advances to the end of ``doc`` and returns where :func:`advance` stops,
-    or -1 when that is the end.
+    or -1 when that is the end. Without ``bases`` (the base that counts has been seen), a
+    ``<base`` is an ordinary start tag.
     """
     found: list[tuple[int, int, int]] = []
     n = len(doc)
@@ -145,17 +148,17 @@ def collect_py(
         target = min(next_hit, next_ref)
         if target >= n:
             if to_end:
-                p = advance(doc, p, n, xhtml)
+                p = advance_py(doc, p, n, xhtml, bases)
                 return found, -1 if p == n else p
             return found, -1
-        q = advance(doc, p, target + 1, xhtml)
+        q = advance_py(doc, p, target + 1, xhtml, bases)
         if q == target + 1:
             p = q
             continue
         if not doc[q + 1 : q + 2].isalpha():
             return found, q
         tag = parse_start_tag(doc, q, _NO_NAMES)
-        if tag is None or tag.name in (b"base", b"plaintext"):
+        if tag is None or tag.name == b"plaintext" or (bases and tag.name == b"base"):
             return found, q
         end = content_end = q + tag.length
         if tag.name in RAW_TEXT and not (xhtml and tag.self_closing):
@@ -169,7 +172,7 @@ def collect_py(
 
 Advance = Callable[[bytes, int, int, bool], int]
 Collect = Callable[
-    [bytes, int, bytes, re.Pattern[bytes], tuple[bytes, ...], bool, bool],
+    [bytes, int, bytes, re.Pattern[bytes], tuple[bytes, ...], bool, bool, bool],
     tuple[list[tuple[int, int, int]], int],
 ]
 

@@ -41,14 +41,26 @@ C_COLLECT = _load_c()
 needs_c = pytest.mark.skipif(C_COLLECT is None, reason="hashstatic._speedups is not built")
 
 
-def py(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False, to_end: bool = False) -> Found:
-    return collect_py(bytes(doc), pos, NEEDLE, REFS, NAMES, xhtml, to_end)
+def py(
+    doc: bytes | memoryview,
+    pos: int = 0,
+    xhtml: bool = False,
+    to_end: bool = False,
+    bases: bool = True,
+) -> Found:
+    return collect_py(bytes(doc), pos, NEEDLE, REFS, NAMES, xhtml, to_end, bases)
 
 
-def c(doc: bytes | memoryview, pos: int = 0, xhtml: bool = False, to_end: bool = False) -> Found:
+def c(
+    doc: bytes | memoryview,
+    pos: int = 0,
+    xhtml: bool = False,
+    to_end: bool = False,
+    bases: bool = True,
+) -> Found:
     if C_COLLECT is None:
         pytest.skip("hashstatic._speedups is not built")
-    found, stop = C_COLLECT(doc, pos, NEEDLE, REFS, NAMES, xhtml, to_end)
+    found, stop = C_COLLECT(doc, pos, NEEDLE, REFS, NAMES, xhtml, to_end, bases)
     return [tuple(t) for t in found], stop
 
 
@@ -124,6 +136,18 @@ def test_to_end(collect: Callable[..., Found], doc: bytes, triples: list[Any], s
         assert collect(doc, 0, False, False) == (triples, -1)
 
 
+def test_later_base_tags_are_ordinary_tags(collect: Callable[..., Found]) -> None:
+    """Once the <base> that counts is seen, the others stop nothing (n of them must not
+    cost n searches of the page)."""
+    base = b'<base href="/x/">'
+    doc = base + A + base + b"<base href=_static/x>" + b"<plaintext>"
+    assert collect(doc, 0) == ([], 0)
+    assert collect(doc, len(base)) == ([(17, 42, 42)], 42)
+    assert collect(doc, 0, False, False, False) == ([(17, 42, 42), (59, 80, 80)], -1)
+    assert collect(doc, 0, False, True, False) == ([(17, 42, 42), (59, 80, 80)], 80)
+    assert collect(base * 3, 0, False, True, False) == ([], -1)
+
+
 def test_starts_at_pos(collect: Callable[..., Found]) -> None:
     doc = A + b"text" + A
     assert collect(doc, len(A)) == ([(29, 54, 54)], -1)
@@ -145,6 +169,8 @@ def test_c_checks_its_arguments() -> None:
 
 TARGETS = [
     NEEDLE,
+    b"<base href=/a/>",
+    b"<BASE ",
     b"/_static/a.css",
     b"&#95;",
     b"&#x5F",
@@ -172,7 +198,8 @@ def test_c_agrees_on_generated_documents(doc: bytes, data: st.DataObject) -> Non
     pos = data.draw(st.integers(0, len(doc)), label="pos")
     for xhtml in (False, True):
         for to_end in (False, True):
-            assert c(doc, pos, xhtml, to_end) == py(doc, pos, xhtml, to_end)
+            for bases in (False, True):
+                assert c(doc, pos, xhtml, to_end, bases) == py(doc, pos, xhtml, to_end, bases)
 
 
 @needs_c

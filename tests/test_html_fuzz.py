@@ -22,7 +22,7 @@ Then pathological inputs (multi-megabyte attributes and data: URIs, unclosed com
 quotes followed by megabytes, 100,000 ``<`` or character references, repeated ``<base>``, a
 10 MiB page) are each bounded in time, in both tokenizers, and in memory; their time must grow
 linearly with the input; and what the caches shared by responses keep must not grow with
-the pages served. Known failures are strict xfails whose reasons say what is wrong.
+the pages served.
 
 ``HASHSTATIC_FUZZ=N`` sets the number of generated documents per property and
 ``HASHSTATIC_FUZZ_RUNS=N`` the number of atheris runs (defaults below). This file also runs as
@@ -1124,14 +1124,6 @@ def memories(index: DiskIndex) -> Callable[[str], dict[str, Any]]:
     return lambda name: _in_process(index, name)
 
 
-# Known failures, each reported with its reproducer; the marks come off with the fixes.
-_QUADRATIC_BASES = pytest.mark.xfail(
-    strict=True,
-    reason="every <base> stops collect(), which then searches again from there to the next "
-    "hit: n <base> tags before a page cost n times the page",
-)
-
-
 def cases(marked: dict[str, pytest.MarkDecorator]) -> list[Any]:
     return [pytest.param(name, id=name, marks=marked.get(name, ())) for name in PATHOLOGIES]
 
@@ -1151,10 +1143,7 @@ def test_pathological_input_is_rewritten_right_in_bounded_time(
     figures(f"{m['size']:,} bytes: whole {m['whole_seconds']:.3f} s; {streams}")
 
 
-@pytest.mark.parametrize(
-    "name",
-    cases({}),
-)
+@pytest.mark.parametrize("name", cases({}))
 def test_pathological_input_takes_bounded_memory(
     name: str, memories: Callable[[str], dict[str, Any]], figures: Callable[[str], None]
 ) -> None:
@@ -1168,14 +1157,7 @@ def test_pathological_input_takes_bounded_memory(
     figures(f"{m['size']:,} bytes: peak MiB whole {m['whole_peak'] / MiB:.2f}{streams}")
 
 
-@pytest.mark.parametrize(
-    "name",
-    cases(
-        {
-            "1,500 <base> tags before a 540 KB page": _QUADRATIC_BASES,
-        }
-    ),
-)
+@pytest.mark.parametrize("name", cases({}))
 def test_pathological_input_takes_linear_time(
     name: str, timings: Callable[[str], dict[str, Any]], figures: Callable[[str], None]
 ) -> None:
