@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import logging
 import os
 import stat
 import sys
@@ -33,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from hashstatic.naming import hashed_name
+
+log = logging.getLogger(__name__)
 
 
 def is_stylesheet(path: str) -> bool:
@@ -215,10 +218,22 @@ class DiskIndex:
         self._seq = itertools.count()
         # Per thread: the paths whose slow lookups are under way (see _refresh).
         self._local = threading.local()
+        self._warned: set[str] = set()  # problems an operator must fix, logged once
+        # Whether to log them (a file server in front logs its own account instead).
+        self.warn = True
 
     @property
     def fingerprint(self) -> str | None:
         return None  # the disk can change under us: there is no fixed state to name
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        # Once per path (the root: "") and process, until the warned set fills up.
+        if not self.warn or key in self._warned:
+            return
+        if len(self._warned) >= 1024:
+            self._warned.clear()
+        self._warned.add(key)
+        log.warning(message, *args)
 
     def path_of(self, path: str) -> str:
         """The file-system path of the asset ``path`` (which :meth:`lookup` accepted)."""
@@ -244,6 +259,13 @@ class DiskIndex:
         except (OSError, ValueError):
             if entry is not None:
                 self._forget(path, entry)
+                if not os.path.isdir(self.root):
+                    self._warn_once(
+                        "",
+                        "static root %s no longer exists: asset URLs stay unhashed until it "
+                        "is back",
+                        self.root,
+                    )
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
@@ -363,7 +385,15 @@ class DiskIndex:
                 try:
                     # With /proc the open file is checked, so symlinks may be followed.
                     fd = os.open(real, _OPEN_FLAGS if _PROC_FD is None else _FOLLOW_FLAGS)
-                except (OSError, ValueError):
+                except (OSError, ValueError) as error:
+                    if not isinstance(error, FileNotFoundError):
+                        self._warn_once(
+                            path,
+                            "static file %s cannot be read (%s): its URL stays unhashed; fix "
+                            "its permissions",
+                            real,
+                            getattr(error, "strerror", None) or error,
+                        )
                     return None
                 try:
                     # What was opened, symlinks resolved, must be an asset path under root:

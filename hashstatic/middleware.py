@@ -92,6 +92,8 @@ class HashStatic:
                 )
         else:
             self.index = DiskIndex(self.root, hash_length=hash_length, prefix=self.prefix)
+            # With the file server, it says what it cannot serve (once): one line a problem.
+            self.index.warn = not serve
             self._manifest_mtime = 0.0
         # How each URL text resolves, shared by all responses (bounded in urls).
         self._url_memo: Memo = {}

@@ -532,3 +532,40 @@ def test_root_removed_at_run_time(root: Path, mode: str, caplog: pytest.LogCaptu
     assert drive(app, hashed).body == FILES["js/app.js"]
     assert hashed.encode() in drive(app, "/page").body
     assert stat.S_ISDIR(os.stat(root).st_mode)
+
+
+def test_pages_without_the_file_server_log_what_the_index_cannot_read(
+    open_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve=False: nothing serves the files, so the index itself says once why a URL stays
+    unhashed (a file it cannot read, a root that is gone)."""
+    root = open_root / "static"
+    (root / "css").mkdir(parents=True)
+    secret = root / "css/locked.css"
+    secret.write_bytes(b"b {}")
+    secret.chmod(0o600)
+    (root / "css/open.css").write_bytes(b"a {}")
+    for path in (root, root / "css"):
+        path.chmod(0o755)
+    (root / "css/open.css").chmod(0o644)
+    page = b'<link href="/static/css/locked.css"><link href="/static/css/open.css">'
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [page]
+
+    mw = HashStatic(app, root, serve=False)
+    with caplog.at_level(logging.WARNING, logger="hashstatic"), unprivileged():
+        first = Request.blank("/").get_response(mw).body
+        second = Request.blank("/").get_response(mw).body
+    assert b"locked.css" in first and b"open.css" not in first and first == second
+    unreadable = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(unreadable) == 1 and "locked.css" in unreadable[0].getMessage()
+    caplog.clear()
+    gone = open_root / "gone"
+    root.rename(gone)
+    with caplog.at_level(logging.WARNING, logger="hashstatic"):
+        for _ in range(2):
+            assert Request.blank("/").get_response(mw).body == page
+    missing = [r for r in caplog.records if "no longer exists" in r.getMessage()]
+    assert len(missing) == 1
