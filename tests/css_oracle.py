@@ -13,36 +13,14 @@ from __future__ import annotations
 
 import re
 
+# What follows a token is read by the same helpers as in hashstatic.css: only the way tokens
+# are found differs, and that is what this reference is for.
+from hashstatic.css import _skip_ws, _string_end, _url_argument
+
 _IDENT_CHAR = re.compile(rb"[A-Za-z0-9_\-\\\x80-\xff]")
 _NEXT = re.compile(
     rb"/\*|[\"']|(?i:url)\(|@(?i:import)(?![A-Za-z0-9_\-])|(?i:-webkit-)?(?i:image-set)\(|[()]"
 )
-_WS = b" \t\n\r\f"
-
-
-def _string_end(text: bytes, pos: int) -> int:
-    """End (after the closing quote) of the string opening at ``pos``; -1 if unterminated."""
-    quote = text[pos : pos + 1]
-    i = pos + 1
-    while True:
-        hits = [
-            k for k in (text.find(quote, i), text.find(b"\\", i), text.find(b"\n", i)) if k >= 0
-        ]
-        if not hits:
-            return -1
-        j = min(hits)
-        if text[j] == 0x5C:  # a backslash escapes the next byte
-            i = j + 2
-        elif text[j] == 0x0A:  # a newline ends a string badly
-            return -1
-        else:
-            return j + 1
-
-
-def _skip_ws(text: bytes, pos: int) -> int:
-    while pos < len(text) and text[pos] in _WS:
-        pos += 1
-    return pos
 
 
 def url_spans(text: bytes) -> list[tuple[int, int]]:
@@ -95,24 +73,3 @@ def url_spans(text: bytes) -> list[tuple[int, int]]:
             pos = m.end()
         else:  # url(
             pos = _url_argument(text, m.end(), spans)
-
-
-def _url_argument(text: bytes, pos: int, spans: list[tuple[int, int]]) -> int:
-    p = _skip_ws(text, pos)
-    if text[p : p + 1] in (b'"', b"'"):
-        end = _string_end(text, p)
-        if end < 0:
-            return p + 1
-        close = _skip_ws(text, end)
-        if text[close : close + 1] == b")":
-            spans.append((p + 1, end - 1))
-            return close + 1
-        return end
-    q = p
-    while q < len(text) and text[q] not in b" \t\n\r\f)\"'(":
-        q += 1
-    close = _skip_ws(text, q)
-    if text[close : close + 1] == b")" and q > p:
-        spans.append((p, q))
-        return close + 1
-    return max(q, p + 1) if q < len(text) else len(text)
