@@ -373,6 +373,13 @@ advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
     return p;
 }
 
+/* A position clamped to [0, len], as re.Pattern.match clamps pos and endpos. */
+static inline Py_ssize_t
+clamp(Py_ssize_t pos, Py_ssize_t len)
+{
+    return pos < 0 ? 0 : (pos > len ? len : pos);
+}
+
 /* --- collect ----------------------------------------------------------------------------- */
 
 /* What the rewriter looks for: the needle (the prefix's last segment) and the
@@ -583,12 +590,7 @@ speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t len = view.len;
-    if (pos < 0) {
-        pos = 0;
-    }
-    else if (pos > len) {
-        pos = len;
-    }
+    pos = clamp(pos, len);
     PyObject *found = PyList_New(0);
     if (found == NULL) {
         PyBuffer_Release(&view);
@@ -630,18 +632,8 @@ speedups_advance(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t len = view.len;
-    if (pos < 0) {
-        pos = 0;
-    }
-    else if (pos > len) {
-        pos = len;
-    }
-    if (endpos < 0) {
-        endpos = 0;
-    }
-    else if (endpos > len) {
-        endpos = len;
-    }
+    pos = clamp(pos, len);
+    endpos = clamp(endpos, len);
     /* When endpos is before pos, advance_impl returns pos at once, as advance_py
      * does (its regular expression matches the empty string there). */
     const unsigned char *s = (const unsigned char *)view.buf;
