@@ -38,6 +38,27 @@ from hashstatic.naming import hashed_name
 log = logging.getLogger(__name__)
 
 
+class WarnOnce:
+    """Logs a problem an operator must fix once per key (a path) and process, not on every
+    request; past ``limit`` keys the memory of them starts again."""
+
+    def __init__(self, logger: logging.Logger, limit: int = 1024) -> None:
+        self.logger = logger
+        self.limit = limit
+        self._keys: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+    def __call__(self, key: str, message: str, *args: object) -> None:
+        if key in self._keys:
+            return
+        if len(self._keys) >= self.limit:
+            self._keys.clear()
+        self._keys.add(key)
+        self.logger.warning(message, *args)
+
+
 def is_stylesheet(path: str) -> bool:
     """Stylesheets are served with their references rewritten, and hashed after that."""
     return path.lower().endswith(".css")
@@ -218,7 +239,7 @@ class DiskIndex:
         self._seq = itertools.count()
         # Per thread: the paths whose slow lookups are under way (see _refresh).
         self._local = threading.local()
-        self._warned: set[str] = set()  # problems an operator must fix, logged once
+        self._warned = WarnOnce(log)
         # Whether to log them (a file server in front logs its own account instead).
         self.warn = True
 
@@ -227,13 +248,8 @@ class DiskIndex:
         return None  # the disk can change under us: there is no fixed state to name
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
-        # Once per path (the root: "") and process, until the warned set fills up.
-        if not self.warn or key in self._warned:
-            return
-        if len(self._warned) >= 1024:
-            self._warned.clear()
-        self._warned.add(key)
-        log.warning(message, *args)
+        if self.warn:  # once per path (the root: "")
+            self._warned(key, message, *args)
 
     def path_of(self, path: str) -> str:
         """The file-system path of the asset ``path`` (which :meth:`lookup` accepted)."""

@@ -58,11 +58,19 @@ from webob import Request, Response
 from webob.acceptparse import AcceptEncodingValidHeader
 from webob.exc import HTTPMethodNotAllowed, HTTPNotFound
 
-from hashstatic.cache import Asset, AssetIndex, is_safe_path
+from hashstatic.cache import Asset, AssetIndex, WarnOnce, is_safe_path
 from hashstatic.conditional import parse_http_date, split_etags, weak_match
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import is_html, split_hash
-from hashstatic.prepared import Prepared, PreparedResponses, StartResponse, identity
+from hashstatic.prepared import (
+    _O_FLAGS,
+    _O_NOFOLLOW,
+    _O_NONBLOCK,
+    Prepared,
+    PreparedResponses,
+    StartResponse,
+    identity,
+)
 
 __all__ = ["IMMUTABLE", "REVALIDATE", "FileServer", "serve"]
 
@@ -81,16 +89,7 @@ _SIBLINGS = {"br": ".br", "gzip": ".gz"}
 _BYTE_RANGE = re.compile(r"bytes\s*=\s*(?:(\d+)\s*)?-\s*(\d*)", re.IGNORECASE | re.ASCII)
 # Offsets longer than this are past the end of any file (and int() refuses 4300 digits).
 _MAX_DIGITS = 20
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-# Opening a FIFO blocks until a writer appears; non-blocking open returns at once and the
-# fstat below then refuses it.
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-# Siblings are never looked up in the index, so nothing else has checked where they lead: they
-# must be regular files, not symlinks, next to their original.
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _PROC_FD = "/proc/self/fd/" if sys.platform.startswith("linux") else None
-# Distinct paths remembered as already logged; past this the memory starts again.
-_MAX_WARNED = 1024
 
 
 class _Unsatisfiable:
@@ -141,7 +140,7 @@ class FileServer:
         self.block_size = block_size
         # Paths whose refusal was logged, and whether the root was found missing: problems
         # an operator must fix are logged once, not on every request.
-        self._warned: set[str] = set()
+        self._warned = WarnOnce(log)
         self._root_missing = False
         # Hashed URLs served immutable once are answered again from what was sent.
         self.prepared = PreparedResponses(
@@ -274,13 +273,7 @@ class FileServer:
         return exists
 
     def _warn_once(self, rel: str, message: str, *args: object) -> None:
-        # Once per path and process: an operator needs the reason, not one line per request.
-        if rel in self._warned:
-            return
-        if len(self._warned) >= _MAX_WARNED:
-            self._warned.clear()
-        self._warned.add(rel)
-        log.warning(message, *args)
+        self._warned(rel, message, *args)
 
     def _open(self, asset: Asset, codings: list[str]) -> _Representation | None:
         body_of = getattr(self.index, "body", None)

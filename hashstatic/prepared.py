@@ -32,8 +32,13 @@ from typing import Any, BinaryIO, Protocol
 from hashstatic.cache import Asset
 
 _MAX_ENTRIES = 4096
+# How static files are opened, here and in hashstatic.files.
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in must not block the open
+# Opening a FIFO blocks until a writer appears; non-blocking open returns at once and the
+# fstat after it then refuses it.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# Siblings (.br, .gz) are never looked up in the index, so nothing else has checked where they
+# lead: they must be regular files, not symlinks, next to their original.
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 StartResponse = Callable[..., Any]
