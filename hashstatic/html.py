@@ -322,11 +322,7 @@ class HtmlRewriter:
                 self._at = s
                 if tag.name == b"base":
                     self._set_base(tag)
-                plan = self._plan(tag)
-                if tag.length == gt + 1 - s <= _MEMO_MAX and tag.name != b"base":
-                    if len(_PLANS) >= _PLANS_SIZE:
-                        _PLANS.clear()
-                    _PLANS[buf[s : gt + 1]] = plan
+                plan = self._planned(s, tag)
             if plan.length > MAX_CONSTRUCT:
                 self._mode = DONE  # as when streamed (see _incomplete)
                 return True
@@ -410,13 +406,7 @@ class HtmlRewriter:
         if plan is None:
             tag = parse_start_tag(buf, s, _WANTED)
             assert tag is not None and tag.length == end - s  # collect() found it complete
-            self._at = s
-            plan = self._plan(tag)
-            # A <base> is never remembered: _construct must see each one to apply the first.
-            if end - s <= _MEMO_MAX and tag.name != b"base":
-                if len(_PLANS) >= _PLANS_SIZE:
-                    _PLANS.clear()
-                _PLANS[buf[s:end]] = plan
+            plan = self._planned(s, tag)
         self._out.append(buf[self._emitted : s])
         self._emitted = s
         mark = len(self._out)
@@ -520,6 +510,17 @@ class HtmlRewriter:
             self._base = self.urls.resolve_base(self._raw(href))
             self._complete = self._complete or self.urls.under_prefix(self._base)
             self._tags = self._tags_for(self.urls.context(self._base))
+
+    def _planned(self, s: int, tag: Tag) -> _Plan:
+        """The plan of ``tag``, at ``s``, remembered by the tag's bytes: not a <base> (each
+        must reach _construct, which applies the first) nor a tag too long to keep."""
+        self._at = s
+        plan = self._plan(tag)
+        if tag.length <= _MEMO_MAX and tag.name != b"base":
+            if len(_PLANS) >= _PLANS_SIZE:
+                _PLANS.clear()
+            _PLANS[self._buf[s : s + tag.length]] = plan
+        return plan
 
     def _plan(self, tag: Tag) -> _Plan:
         """Where the URLs of ``tag`` (at ``self._at``) are: a function of its bytes alone."""
