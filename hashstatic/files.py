@@ -46,7 +46,6 @@ import logging
 import os
 import re
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -58,18 +57,18 @@ from webob import Request, Response
 from webob.acceptparse import AcceptEncodingValidHeader
 from webob.exc import HTTPMethodNotAllowed, HTTPNotFound
 
-from hashstatic.cache import Asset, AssetIndex, WarnOnce, is_safe_path
+from hashstatic.cache import _PROC_FD, Asset, AssetIndex, WarnOnce, is_safe_path
 from hashstatic.conditional import parse_http_date, split_etags, weak_match
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import is_html, split_hash
 from hashstatic.prepared import (
     _O_FLAGS,
-    _O_NOFOLLOW,
     _O_NONBLOCK,
     Prepared,
     PreparedResponses,
     StartResponse,
     identity,
+    open_file,
 )
 
 __all__ = ["IMMUTABLE", "REVALIDATE", "FileServer", "serve"]
@@ -89,7 +88,6 @@ _SIBLINGS = {"br": ".br", "gzip": ".gz"}
 _BYTE_RANGE = re.compile(r"bytes\s*=\s*(?:(\d+)\s*)?-\s*(\d*)", re.IGNORECASE | re.ASCII)
 # Offsets longer than this are past the end of any file (and int() refuses 4300 digits).
 _MAX_DIGITS = 20
-_PROC_FD = "/proc/self/fd/" if sys.platform.startswith("linux") else None
 
 
 class _Unsatisfiable:
@@ -498,25 +496,16 @@ def _open_regular(
     """The open file at ``path`` and its fstat, when it is a regular file inside
     ``real_root``; None otherwise (missing, a directory, a FIFO, outside the root, or a
     symlink when not ``follow``)."""
-    flags = _O_FLAGS | _O_NONBLOCK | (0 if follow else _O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
-    except (OSError, ValueError):  # ValueError: an embedded NUL that slipped through
-        return None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode) and _inside(fd, real_root):
-            if _O_NONBLOCK:
-                os.set_blocking(fd, True)
-            return os.fdopen(fd, "rb", buffering=0), info
+        return open_file(
+            path,
+            follow=follow,
+            wanted=lambda fd, info: stat.S_ISREG(info.st_mode) and _inside(fd, real_root),
+        )
     except OSError as error:
         # An open descriptor that cannot be examined (a stale network mount): as good as gone.
         log.warning("static file %s cannot be examined: %s", path, error)
-    except BaseException:
-        os.close(fd)
-        raise
-    os.close(fd)
-    return None
+        return None
 
 
 def _inside(fd: int, real_root: str) -> bool:

@@ -152,20 +152,36 @@ class PreparedResponses:
         """The file, when it is still the version that was verified (then it is also still
         inside the root: it was when verified, and it is the same file)."""
         assert prepared.file is not None
-        flags = _O_FLAGS | _O_NONBLOCK | (0 if prepared.follow else _O_NOFOLLOW)
         try:
-            fd = os.open(prepared.file, flags)
-        except (OSError, ValueError):
-            return None
-        try:
-            if identity(os.fstat(fd)) == prepared.identity:
-                if _O_NONBLOCK:
-                    os.set_blocking(fd, True)
-                return io.FileIO(fd, "rb")
+            opened = open_file(
+                prepared.file,
+                follow=prepared.follow,
+                wanted=lambda fd, info: identity(info) == prepared.identity,
+            )
         except OSError:
-            pass
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
+            return None
+        return None if opened is None else opened[0]
+
+
+def open_file(
+    path: str, *, follow: bool, wanted: Callable[[int, os.stat_result], bool]
+) -> tuple[BinaryIO, os.stat_result] | None:
+    """The file at ``path`` opened (never blocking on a FIFO), with its fstat, when
+    ``wanted(fd, fstat)`` says so; None when it cannot be opened or is not wanted. An error
+    of fstat on the open descriptor (a stale network mount) is raised, the file closed."""
+    flags = _O_FLAGS | _O_NONBLOCK | (0 if follow else _O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError):  # ValueError: an embedded NUL that slipped through
         return None
+    try:
+        info = os.fstat(fd)
+        if wanted(fd, info):
+            if _O_NONBLOCK:
+                os.set_blocking(fd, True)
+            return io.FileIO(fd, "rb"), info
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
