@@ -46,9 +46,9 @@ def rewrite_goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     scan = ms.get("scan")
     checks = [
         ("frozen", "manifest, whole body", 3),
-        ("whole", "from disk, whole body", 3),
+        ("whole", "from disk (watching), whole body", 3),
         ("frozen_stream", "manifest, 4 KiB chunks", 5),
-        ("stream", "from disk, 4 KiB chunks", 5),
+        ("stream", "from disk (watching), 4 KiB chunks", 5),
     ]
     for method, label, target in checks:
         if scan and method in ms:

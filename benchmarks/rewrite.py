@@ -9,8 +9,11 @@ processed, in one run and interleaved, by:
   counting every hit -- the floor;
 * ``frozen`` / ``frozen_stream``: hashstatic with hashes from a manifest (production: no file
   access), the whole body at once / fed in 4 KiB chunks;
-* ``whole`` / ``stream``: the same with hashes from disk (development: a ``stat`` per
-  distinct file per page, and per stylesheet dependency);
+* ``whole`` / ``stream``: the same with hashes from disk, as ``HashStatic`` makes them in
+  development: a watching index (inotify), which answers with no ``stat`` while the kernel
+  reports no change;
+* ``whole_stat`` / ``stream_stat``: the same with ``watch=False`` (or where inotify cannot be
+  had): a ``stat`` per distinct file per page, and per stylesheet dependency;
 * ``selectolax`` and ``lxml``: parse, set the hashed URL on each ``src``/``href`` under the
   prefix, serialize. These two are interleaved with each other in a pass of their own: what an
   lxml parse leaves behind slows the call after it (measured: 3.7x), which in a rotation is
@@ -62,7 +65,7 @@ PREFIXES = {"django": "/_static/", "flask": "/_static/", "python": "/_static/"}
 DENSE_PREFIX = "/static/"
 ORIGIN = "http://bench.local/"
 CHUNK = 4096
-HASHSTATIC = ("scan", "frozen", "frozen_stream", "whole", "stream")
+HASHSTATIC = ("scan", "frozen", "frozen_stream", "whole", "stream", "whole_stat", "stream_stat")
 ALL = (*HASHSTATIC, "selectolax", "lxml")
 LABELS = {
     "scan": "bytes.find scan",
@@ -70,12 +73,14 @@ LABELS = {
     "frozen_stream": "hashstatic, manifest, 4 KiB chunks",
     "whole": "hashstatic, from disk, whole body",
     "stream": "hashstatic, from disk, 4 KiB chunks",
+    "whole_stat": "from disk, stat per file, whole body",
+    "stream_stat": "from disk, stat per file, 4 KiB",
     "selectolax": "selectolax rewrite",
     "lxml": "lxml.html rewrite",
 }
 DOM = ("selectolax", "lxml")
 LATENCY_PAGES = ("50 KB, 16 refs", "dense, ~300 refs", "50 KB, no refs")
-LATENCY_METHODS = ("scan", "frozen", "frozen_stream", "whole", "selectolax")
+LATENCY_METHODS = ("scan", "frozen", "frozen_stream", "whole", "whole_stat", "selectolax")
 
 
 @dataclass
@@ -177,11 +182,13 @@ def load(
         for path in files[::step]:
             url = ORIGIN + path.relative_to(root).as_posix()
             pages.append(page(site, url, path.read_bytes()))
-        indexes[site] = DiskIndex(root / "_static", prefix=PREFIXES[site])
+        indexes[site] = DiskIndex(root / "_static", prefix=PREFIXES[site], watch=True)
+        STATTING[site] = DiskIndex(root / "_static", prefix=PREFIXES[site])
         FROZEN[site] = FrozenIndex(build_manifest(root / "_static", prefix=PREFIXES[site]))
     PREFIXES["dense"] = DENSE_PREFIX
     dense = page("dense", ORIGIN + "admin/auth/user/", dense_page(dense_root))
-    indexes["dense"] = DiskIndex(dense_root, prefix=DENSE_PREFIX)
+    indexes["dense"] = DiskIndex(dense_root, prefix=DENSE_PREFIX, watch=True)
+    STATTING["dense"] = DiskIndex(dense_root, prefix=DENSE_PREFIX)
     FROZEN["dense"] = FrozenIndex(build_manifest(dense_root, prefix=DENSE_PREFIX))
     pages.append(dense)
     typical_path = corpus / "python/library/smtpd.html"
@@ -259,6 +266,7 @@ def dense_page(root: Path) -> bytes:
 
 
 FROZEN: dict[str, FrozenIndex] = {}
+STATTING: dict[str, DiskIndex] = {}  # indexes that do not watch: a stat per file per page
 URL_MEMOS: dict[int, Any] = {}  # per index, as each HashStatic keeps one
 
 
@@ -302,6 +310,14 @@ def stream(page: Page, index: Any) -> int:
     out = [r.feed(chunk) for chunk in page.chunks]
     out.append(r.close())
     return len(r.assets)
+
+
+def whole_stat(page: Page, index: Any) -> int:
+    return whole(page, STATTING[page.site])
+
+
+def stream_stat(page: Page, index: Any) -> int:
+    return stream(page, STATTING[page.site])
 
 
 def frozen(page: Page, index: Any) -> int:
@@ -370,6 +386,8 @@ FUNCTIONS: dict[str, Callable[[Page, Any], int]] = {
     "stream": stream,
     "frozen": frozen,
     "frozen_stream": frozen_stream,
+    "whole_stat": whole_stat,
+    "stream_stat": stream_stat,
     "selectolax": selectolax,
     "lxml": lxml,
 }

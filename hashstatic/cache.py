@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from hashstatic.naming import hashed_name
+from hashstatic.watch import Trust, local_watching
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,12 @@ class DiskIndex:
     """Hashes of the files under ``root``, computed on demand and revalidated by ``stat``."""
 
     def __init__(
-        self, root: str | os.PathLike[str], *, hash_length: int = 12, prefix: str = "/static/"
+        self,
+        root: str | os.PathLike[str],
+        *,
+        hash_length: int = 12,
+        prefix: str = "/static/",
+        watch: bool = False,
     ) -> None:
         self.root = check_root(root)
         self.hash_length = check_hash_length(hash_length)
@@ -242,6 +248,13 @@ class DiskIndex:
         self._warned = WarnOnce(log)
         # Whether to log them (a file server in front logs its own account instead).
         self.warn = True
+        # With ``watch``, answers the kernel vouches for are given again with no stat (watch).
+        self._trust = Trust(self.root) if watch and local_watching(self.root) else None
+
+    @property
+    def watching(self) -> bool:
+        """Whether changes are learnt from the kernel rather than by a ``stat`` per lookup."""
+        return self._trust is not None
 
     @property
     def fingerprint(self) -> str | None:
@@ -264,14 +277,44 @@ class DiskIndex:
 
         ``seen`` holds the answers already given to one response (path -> asset, asked with
         the same ``integrity``): the files a stylesheet names are checked through it and
-        added to it, so that a response stats each distinct file at most once.
+        added to it, so that a response stats each distinct file at most once. When the index
+        watches, an answer the kernel has reported no change for since is given with no
+        ``stat`` at all.
         """
+        trust = self._trust
+        if trust is None:
+            return self._look(path, integrity, seen)[0]
+        known = trust.get(path)
+        if known is not None and _covers(known, integrity):
+            return known
+        if not is_safe_path(path):
+            return None
+        # Watched from before the look, so that any change after the look is reported.
+        token = trust.arm(path)
+        if token is None:
+            return self._look(path, integrity, seen)[0]
+        asset, info = self._look(path, integrity, seen, follow=False)
+        if asset is not None and info is not None:
+            entry = self._entries.get(path)
+            if stat.S_ISLNK(info.st_mode) or info.st_dev != trust.dev:
+                trust.unwatchable(path, token)  # the file is elsewhere: stat'ed every time
+            elif entry is not None and entry.asset is asset:
+                trust.settle(path, token, asset, entry.deps)
+        return asset
+
+    def _look(
+        self, path: str, integrity: bool, seen: Seen | None, *, follow: bool = True
+    ) -> tuple[Asset | None, os.stat_result | None]:
+        """:meth:`lookup` by ``stat``; also what ``stat`` said (with ``follow=False``, of the
+        path itself: a symlink there is then followed with a second ``stat``)."""
         entry = self._entries.get(path)
         # Only paths that passed the check get entries, so a hit needs no second look.
         if entry is None and not is_safe_path(path):
-            return None
+            return None, None
         try:
-            st = os.stat(self._base + path)
+            info = st = os.stat(self._base + path, follow_symlinks=follow)
+            if stat.S_ISLNK(st.st_mode):
+                st = os.stat(self._base + path)
         except (OSError, ValueError):
             if entry is not None:
                 self._forget(path, entry)
@@ -282,9 +325,9 @@ class DiskIndex:
                         "is back",
                         self.root,
                     )
-            return None
+            return None, None
         if not stat.S_ISREG(st.st_mode):
-            return None
+            return None, info
         key = _key(st)
         if (
             entry is not None
@@ -292,8 +335,8 @@ class DiskIndex:
             and not entry.deps
             and _covers(entry.asset, integrity)
         ):
-            return entry.asset
-        return self._refresh(path, key, integrity, seen)
+            return entry.asset, info
+        return self._refresh(path, key, integrity, seen), info
 
     def body(self, path: str) -> bytes | None:
         """The bytes served for ``path`` when they are not the file's (stylesheets, scripts
@@ -308,6 +351,8 @@ class DiskIndex:
         entry = self._entries.get(path)
         if entry is None:
             return None
+        if self._trust is not None and self._trust.get(path) is entry.asset:
+            return entry.asset  # nothing it depends on has changed since it was answered
         try:
             st = os.stat(self._base + path)
         except (OSError, ValueError):
@@ -349,11 +394,11 @@ class DiskIndex:
             # The file is as it was read; the assets it names may not be.
             if _covers(entry.asset, integrity) and self._deps_fresh(entry, integrity, seen):
                 return entry.asset
-            return self._rewrite(path, entry.read, integrity)
+            return self._rewrite(path, entry.read, integrity, seen)
         found = self._read(path, key, integrity)
         if found is None or isinstance(found, Asset):
             return found
-        return self._rewrite(path, found, integrity)
+        return self._rewrite(path, found, integrity, seen)
 
     def _deps_fresh(self, entry: _Entry, integrity: bool, seen: Seen | None) -> bool:
         for path, digest in entry.deps:
@@ -461,13 +506,13 @@ class DiskIndex:
             target = os.path.realpath(self._base + path)  # /proc not mounted after all
         return _inside(self.root, target) is not None
 
-    def _rewrite(self, path: str, read: _Read, integrity: bool) -> Asset:
+    def _rewrite(self, path: str, read: _Read, integrity: bool, seen: Seen | None) -> Asset:
         """The asset served for a file read with its bytes: rewritten, if it names assets.
         No lock is held here: the lookups of what it names may read other files."""
         assert read.data is not None
         local = self._local
         loops = local.loops
-        body, deps = self._served(path, read.data)
+        body, deps = self._served(path, read.data, integrity, seen)
         if body is None:
             digest, sri, size = read.digest, read.integrity, read.size
             if integrity and sri is None:
@@ -513,7 +558,9 @@ class DiskIndex:
             if self._entries.get(path) is entry:
                 del self._entries[path]
 
-    def _served(self, path: str, raw: bytes) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
+    def _served(
+        self, path: str, raw: bytes, integrity: bool, seen: Seen | None
+    ) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
         from hashstatic.stylesheets import served_body, stylesheet_references
 
         def references(p: str) -> list[str]:
@@ -521,7 +568,14 @@ class DiskIndex:
                 return stylesheet_references(raw, path, self.prefix)
             return self._references(p)
 
-        body, used = served_body(raw, path, self.prefix, self.lookup, references)
+        def lookup(p: str) -> Asset | None:
+            if seen is None:
+                return self.lookup(p)
+            if p not in seen:  # asked as the response asks, so that its answers stay alike
+                seen[p] = self.lookup(p, integrity=integrity, seen=seen)
+            return seen[p]
+
+        body, used = served_body(raw, path, self.prefix, lookup, references)
         return body, tuple(sorted({(a.path, a.digest) for a in used}))
 
     def _references(self, path: str) -> list[str]:

@@ -52,6 +52,9 @@ class HashStatic:
         url_base: str | None = None,
         # Subresource Integrity on rewritten scripts and stylesheets.
         integrity: bool = False,
+        # Learn of changed files from the kernel (Linux inotify, local disks) instead of a
+        # stat per file per response; where that cannot be had, stat anyway.
+        watch: bool = True,
     ) -> None:
         if not callable(app):
             raise TypeError("HashStatic(app, ...): app must be a WSGI application (a callable)")
@@ -91,7 +94,9 @@ class HashStatic:
                     "directory that holds your assets, or serve=False when nginx serves them"
                 )
         else:
-            self.index = DiskIndex(self.root, hash_length=hash_length, prefix=self.prefix)
+            self.index = DiskIndex(
+                self.root, hash_length=hash_length, prefix=self.prefix, watch=watch
+            )
             # With the file server, it says what it cannot serve (once): one line a problem.
             self.index.warn = not serve
             self._manifest_mtime = 0.0

@@ -95,6 +95,8 @@ def _rewrite(report: dict[str, Any]) -> None:
         "frozen_stream",
         "whole",
         "stream",
+        "whole_stat",
+        "stream_stat",
         "selectolax",
         "lxml",
     }
@@ -111,6 +113,8 @@ def _rewrite(report: dict[str, Any]) -> None:
             "frozen_stream",
             "whole",
             "stream",
+            "whole_stat",
+            "stream_stat",
         }
 
 

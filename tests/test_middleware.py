@@ -10,6 +10,7 @@ import pytest
 from webob import Request, Response
 
 from hashstatic import HashStatic
+from hashstatic.cache import DiskIndex
 from hashstatic.manifest import build_manifest, write_manifest
 
 FILES = {
@@ -387,11 +388,14 @@ def test_manifest_mode_rewrites_pages_with_no_file_access(root: Path) -> None:
     assert opened == []
 
 
+@pytest.mark.parametrize("watch", [False, True])
 def test_a_page_stats_each_distinct_file_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: bool
 ) -> None:
     """Two stylesheets naming the same image, and the image itself in the page: each of the
-    three files is stat'ed once for the response, dependencies included (SPEC 7)."""
+    three files is stat'ed at most once for the response, dependencies included (SPEC 7).
+    With a watcher, none is while the kernel reports no change, and after a change to the
+    image each is again, once."""
     (tmp_path / "img").mkdir()
     (tmp_path / "img/x.png").write_bytes(b"png")
     (tmp_path / "a.css").write_bytes(b"a { background: url(img/x.png) }")
@@ -400,7 +404,8 @@ def test_a_page_stats_each_distinct_file_once(
         b'<link rel="stylesheet" href="/static/a.css"><link rel="stylesheet" '
         b'href="/static/b.css"><img src="/static/img/x.png">'
     )
-    mw = HashStatic(html_app(page), tmp_path)
+    mw = HashStatic(html_app(page), tmp_path, watch=watch)
+    assert isinstance(mw.index, DiskIndex) and mw.index.watching is watch
     warm = Request.blank("/").get_response(mw).body
     assert warm.count(b"/static/") == 3 and b"a.css" not in warm
     stats: list[str] = []
@@ -412,6 +417,11 @@ def test_a_page_stats_each_distinct_file_once(
 
     monkeypatch.setattr(os, "stat", counting_stat)
     assert Request.blank("/").get_response(mw).body == warm
+    assert sorted(stats) == ([] if watch else ["a.css", "b.css", "x.png"])
+    (tmp_path / "img/x.png").write_bytes(b"PNG")
+    stats.clear()
+    changed = Request.blank("/").get_response(mw).body
+    assert changed != warm and changed.count(b"/static/") == 3
     assert sorted(stats) == ["a.css", "b.css", "x.png"]
 
 
