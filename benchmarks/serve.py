@@ -32,6 +32,12 @@ hashstatic / WhiteNoise:
    (1 thread, 8 keep-alive connections) on loopback; wrk and the server share the machine's
    two cores, as they would share a small server.
 
+Under waitress every row also measures the **ceiling**: a WSGI app that answers the same URL
+with the same bytes held in memory (a bare 304 to ``If-None-Match``), with no file system call
+and almost no Python, under the same waitress settings. No app can be faster than it there, so
+ceiling / WhiteNoise is the largest ratio any static server could reach in that row: where it is
+below the goal, the goal is out of reach under waitress whoever serves the files.
+
 Needs ``whitenoise`` (``pip install -e '.[bench]'``) and ``wrk`` (installed with apt-get when
 missing). This is not a test: it prints tables, writes ``benchmarks/results/serve.json`` and
 never fails on speed.
@@ -96,11 +102,30 @@ def whitenoise_default(root: str) -> Any:
     )
 
 
+def ceiling(files: dict[str, str]) -> Any:
+    """The least a WSGI app can do to answer ``files`` (URL -> file path): bytes read once,
+    sent as one chunk; a 304, with no headers to build, to any ``If-None-Match``."""
+    bodies = {url: Path(path).read_bytes() for url, path in files.items()}
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = bodies.get(environ["PATH_INFO"])
+        if body is None:
+            return common.not_found_app(environ, start_response)
+        if "HTTP_IF_NONE_MATCH" in environ:
+            start_response("304 Not Modified", [])
+            return []
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
 FACTORIES: dict[str, Callable[..., Any]] = {
     "hashstatic_dev": hashstatic_dev,
     "hashstatic_manifest": hashstatic_manifest,
     "whitenoise_autorefresh": whitenoise_autorefresh,
     "whitenoise_default": whitenoise_default,
+    "ceiling": ceiling,
 }
 
 
@@ -131,12 +156,16 @@ def prepare(work: Path) -> dict[str, Any]:
             "hashstatic_manifest": {"root": str(source), "manifest": str(manifest)},
             "whitenoise_autorefresh": {"root": str(source)},
             "whitenoise_default": {"root": str(build)},
+            "ceiling": {
+                "files": {hashed[kind]: str(source / path) for kind, path in FILES.items()}
+            },
         },
         "urls": {
             "hashstatic_dev": hashed,
             "hashstatic_manifest": hashed,
             "whitenoise_autorefresh": plain,
             "whitenoise_default": hashed,
+            "ceiling": hashed,
         },
         "sizes": {kind: (source / path).stat().st_size for kind, path in FILES.items()},
     }
@@ -154,7 +183,9 @@ def check(server: str, kind: str, status: int, cache_control: str | None, size: 
 
 
 def in_process(setup: dict[str, Any], rounds: int, slice_seconds: float) -> list[dict[str, Any]]:
-    apps = {name: FACTORIES[name](**kw) for name, kw in setup["kwargs"].items()}
+    apps = {
+        name: FACTORIES[name](**setup["kwargs"][name]) for name in FACTORIES if name != "ceiling"
+    }
     rows = []
     for pairing, (ours, theirs) in PAIRINGS.items():
         for kind in FILES:
@@ -210,14 +241,25 @@ def under_wrk(
                             if common.fetch(ports[name], url, headers).status != 304:
                                 raise SystemExit(f"{name} did not answer 304 to its own ETag")
                         targets[name] = (ports[name], url, headers)
-                    rates: dict[str, list[float]] = {ours: [], theirs: []}
+                    url = setup["urls"]["ceiling"][kind]
+                    targets["ceiling"] = (
+                        ports["ceiling"],
+                        url,
+                        {"If-None-Match": '"any"'} if status == 304 else {},
+                    )
+                    rates: dict[str, list[float]] = {name: [] for name in targets}
                     for r in range(rounds):
-                        for name in common.rotated([ours, theirs], r):
+                        for name in common.rotated(list(targets), r):
                             port, url, headers = targets[name]
                             rates[name].append(common.wrk(port, url, seconds, headers))
-                    rows.append(_row(pairing, kind, status, ours, theirs, rates))
+                    row = _row(pairing, kind, status, ours, theirs, rates)
+                    reach = common.median(rates["ceiling"]) / row["whitenoise"]["median"]
+                    row["ceiling"] = {"server": "ceiling", **common.summary(rates["ceiling"])}
+                    row["ceiling_ratio"] = round(reach, 3)
+                    rows.append(row)
                     print(
-                        f"  wrk {pairing} {kind} {status}: ratio {rows[-1]['ratio']:.2f}",
+                        f"  wrk {pairing} {kind} {status}: ratio {row['ratio']:.2f} "
+                        f"(ceiling {row['ceiling_ratio']:.2f})",
                         file=sys.stderr,
                     )
     return rows
@@ -238,38 +280,49 @@ def _row(
 
 
 def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     print()
     print(title)
-    common.table(
-        ["pairing", "file", "status", "hashstatic req/s", "WhiteNoise req/s", "ratio"],
-        [
-            [
-                r["pairing"],
-                r["file"],
-                str(r["status"]),
-                f"{r['hashstatic']['median']:.0f}",
-                f"{r['whitenoise']['median']:.0f}",
-                f"{r['ratio']:.2f}x",
-            ]
-            for r in rows
-        ],
-    )
+    header = ["pairing", "file", "status", "hashstatic req/s", "WhiteNoise req/s", "ratio"]
+    ceilings = all("ceiling" in r for r in rows)
+    if ceilings:
+        header += ["ceiling req/s", "ceiling / WhiteNoise"]
+    table = []
+    for r in rows:
+        line = [
+            r["pairing"],
+            r["file"],
+            str(r["status"]),
+            f"{r['hashstatic']['median']:.0f}",
+            f"{r['whitenoise']['median']:.0f}",
+            f"{r['ratio']:.2f}x",
+        ]
+        if ceilings:
+            line += [f"{r['ceiling']['median']:.0f}", f"{r['ceiling_ratio']:.2f}x"]
+        table.append(line)
+    common.table(header, table)
 
 
 def goals(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
     out = []
     for pairing in PAIRINGS:
         for status in (200, 304):
-            worst = min(
-                r["ratio"] for r in rows if r["pairing"] == pairing and r["status"] == status
-            )
+            ratios = [r["ratio"] for r in rows if r["pairing"] == pairing and r["status"] == status]
+            if not ratios:
+                continue
+            worst = min(ratios)
             what = f"serving {pairing} {status} ({how}, worst file), x WhiteNoise"
             out.append(common.goal(what, worst, 1.5))
     return out
 
 
 def main() -> int:
-    args = common.parser(__doc__, NAME).parse_args()
+    parser = common.parser(__doc__, NAME)
+    parser.add_argument(
+        "--wrk-only", action="store_true", help="skip the in-process rounds (waitress + wrk only)"
+    )
+    args = parser.parse_args()
     started = time.monotonic()
     report: dict[str, Any] = {"machine": common.machine()}
     if args.quick:
@@ -291,7 +344,7 @@ def main() -> int:
         setup = prepare(Path(work))
         report["file_bytes"] = setup["sizes"]
         report["urls"] = setup["urls"]
-        report["in_process"] = in_process(setup, rounds, slice_seconds)
+        report["in_process"] = [] if args.wrk_only else in_process(setup, rounds, slice_seconds)
         report["wrk"] = under_wrk(setup, wrk_rounds, wrk_seconds, args.quick)
     sizes = ", ".join(f"{k} {v / 1000:.1f} KB" for k, v in setup["sizes"].items())
     print(f"files: {sizes}; Python {report['machine']['python']}")

@@ -64,9 +64,12 @@ from hashstatic.naming import is_html, split_hash
 from hashstatic.prepared import (
     _O_FLAGS,
     _O_NONBLOCK,
+    HOLD_BUDGET,
+    HOLD_LIMIT,
     Prepared,
     PreparedResponses,
     StartResponse,
+    hold,
     identity,
     open_file,
 )
@@ -127,6 +130,8 @@ class FileServer:
         *,
         strict: bool = False,
         block_size: int = 64 * 1024,
+        hold_limit: int = HOLD_LIMIT,
+        hold_budget: int = HOLD_BUDGET,
     ) -> None:
         # Hashes come from the index (which knows the hash length); files are opened under
         # the real root, resolved once, so that each opened file can be checked to be in it.
@@ -140,9 +145,14 @@ class FileServer:
         # an operator must fix are logged once, not on every request.
         self._warned = WarnOnce(log)
         self._root_missing = False
-        # Hashed URLs served immutable once are answered again from what was sent.
+        # Hashed URLs served immutable once are answered again from what was sent; files
+        # of at most hold_limit bytes from memory, hold_budget bytes in all (see prepared).
         self.prepared = PreparedResponses(
-            _Peek(index), block_size, lambda f, n: _FileIter(f, n, block_size)
+            _Peek(index),
+            block_size,
+            lambda f, n: _FileIter(f, n, block_size),
+            hold_limit=hold_limit,
+            hold_budget=hold_budget,
         )
 
     def respond_prepared(
@@ -326,6 +336,18 @@ class FileServer:
     def _prepare(self, environ: WSGIEnvironment, asset: Asset, rep: _Representation) -> None:
         if rep.body is None and rep.identity is None:
             return
+        if self.prepared.knows(environ, asset, rep.identity, rep.size):
+            return  # a request the prepared path declined (a date, a list of tags)
+        body, held = rep.body, 0
+        if body is None and rep.identity is not None and self.prepared.wants(rep.size):
+            # A small file is sent from memory from now on (see prepared): the bytes this
+            # file holds now, if they are still the version verified and, for the file
+            # itself, the bytes its digest names.
+            digest = asset.digest if rep.coding is None else None
+            body = hold(rep.file, rep.size, rep.identity, digest)
+            if body is None and digest is not None:
+                return  # not the bytes hashed after all: nothing to answer again
+            held = 0 if body is None else rep.size
         headers = _headers(asset, rep, IMMUTABLE)
         headers.append(("Content-Length", str(rep.size)))
         prepared = Prepared(
@@ -333,10 +355,11 @@ class FileServer:
             file=rep.path,
             follow=rep.follow,
             identity=rep.identity,
-            body=rep.body,
+            body=body,
             etag=rep.etag,
             ok=headers,
             not_modified=_cache_headers(rep, IMMUTABLE),
+            held=held,
         )
         self.prepared.remember(environ, prepared)
 
