@@ -122,6 +122,9 @@ class Asset:
 
 # What one response has been told: path -> asset (or None), see DiskIndex.lookup.
 Seen = dict[str, Asset | None]
+# In a Seen: the kernel's reports of changes were read when the response began (no asset path
+# is empty).
+_BEGUN = ""
 
 
 class AssetIndex(Protocol):
@@ -279,12 +282,19 @@ class DiskIndex:
         the same ``integrity``): the files a stylesheet names are checked through it and
         added to it, so that a response stats each distinct file at most once. When the index
         watches, an answer the kernel has reported no change for since is given with no
-        ``stat`` at all.
+        ``stat`` at all; the reports are read by a response's first lookup, so that the
+        response sees the files as they were when it began.
         """
         trust = self._trust
         if trust is None:
             return self._look(path, integrity, seen)[0]
-        known = trust.get(path)
+        if seen is None:
+            known = trust.get(path)
+        elif _BEGUN in seen:
+            known = trust.known(path)  # the events were read when the response began
+        else:
+            known = trust.get(path)
+            seen[_BEGUN] = None
         if known is not None and _covers(known, integrity):
             return known
         if not is_safe_path(path):

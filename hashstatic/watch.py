@@ -278,6 +278,11 @@ class Trust:
             watcher.drain()
             return self._answers.get(path)
 
+    def known(self, path: str) -> Asset | None:
+        """:meth:`get` without reading the events that came since the last: for the lookups
+        of one response after its first, which see the files as they were when it began."""
+        return self._answers.get(path) if self._watcher is _watcher else None
+
     def arm(self, path: str) -> tuple[tuple[tuple[int, str], ...], int] | None:
         """Watch the directories ``path`` goes through, before the caller looks at the file;
         a token for :meth:`settle`, or ``None`` when the path cannot be watched: a directory

@@ -351,3 +351,16 @@ def test_without_inotify_lookups_stat(root: Path, no_inotify: None, stats: list[
     stats.clear()
     index.lookup("img/x.png")
     assert stats == [str(root / "img/x.png")]
+
+
+def test_a_response_sees_the_files_as_they_were_when_it_began(root: Path) -> None:
+    """The kernel's reports are read by a response's first lookup (an empty ``seen``); its
+    later lookups answer from what was known then, and the next response sees the change."""
+    index = DiskIndex(root, watch=True)
+    before = index.lookup("img/x.png")
+    seen: dict[str, Any] = {}
+    assert index.lookup("js/app.js", seen=seen) is not None
+    (root / "img/x.png").write_bytes(b"\x89PNG changed during a response")
+    assert index.lookup("img/x.png", seen=seen) is before
+    after = index.lookup("img/x.png", seen={})
+    assert answer(after) == fresh(root, "img/x.png") != answer(before)
