@@ -392,13 +392,46 @@ typedef struct {
     PyObject *names;               /* tuple of bytes: reference names after "&" */
 } Targets;
 
+/* The first needle at or after i that ends by end, or end.  With SSE2, 16 start
+ * positions at a time are tested for the needle's first byte there and its last
+ * byte n - 1 further on (two loads, both inside the buffer), and only where both
+ * match are the bytes between compared: on pages, where the pair is rare, this
+ * runs several times faster than memmem. */
 static Py_ssize_t
 find_needle(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
 {
-    if (end - i < t->needle_len) {
+    const unsigned char *needle = t->needle;
+    Py_ssize_t n = t->needle_len;
+    if (end - i < n) {
         return end;
     }
-    const unsigned char *q = memmem(s + i, (size_t)(end - i), t->needle, (size_t)t->needle_len);
+#ifdef USE_SSE2
+    if (n >= 2) {
+        const __m128i first = _mm_set1_epi8((char)needle[0]);
+        const __m128i last = _mm_set1_epi8((char)needle[n - 1]);
+        Py_ssize_t stop = end - n; /* the last position a needle can start at */
+        for (; i + 15 <= stop; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(s + i + n - 1));
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+            while (mask) {
+                int bit = __builtin_ctz(mask);
+                if (memcmp(s + i + bit + 1, needle + 1, (size_t)(n - 2)) == 0) {
+                    return i + bit;
+                }
+                mask &= mask - 1;
+            }
+        }
+        for (; i <= stop; i++) {
+            if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)n) == 0) {
+                return i;
+            }
+        }
+        return end;
+    }
+#endif
+    const unsigned char *q = memmem(s + i, (size_t)(end - i), needle, (size_t)n);
     return q == NULL ? end : q - s;
 }
 

@@ -231,3 +231,35 @@ def test_real_pages_agree() -> None:
         assert c(doc, 0, False, True) == py(doc, 0, False, True)
         tags += len(found[0])
     assert tags > len(pages)  # the pages do reference their assets
+
+
+NEEDLES = [b"x/", b"s/", b"ss/", b"js/", b"aaaa/", b"_static/", b"a-very-long-prefix-name/"]
+
+
+@needs_c
+@pytest.mark.skipif(sys.platform != "linux", reason="needs mprotect")
+@pytest.mark.parametrize("needle", NEEDLES)
+def test_the_needle_is_found_at_every_offset(needle: bytes) -> None:
+    """The needle search tests 16 positions at a time for the needle's first and last bytes:
+    a needle (or a near miss, with only those two bytes right) at each offset from either end
+    of the buffer, as the only target or behind near misses, is found as the reference finds
+    it, and nothing outside the buffer is read."""
+    if not GUARDED:
+        GUARDED.append(GuardedBuffer())
+    guarded = GUARDED[0]
+    refs, names = _hiding_refs(frozenset(needle)), _ref_names(frozenset(needle))
+    near = needle[:1] + b"#" * (len(needle) - 2) + needle[-1:]
+    tags = [b'<a href="' + needle + b'a">', b'<a href="' + near + b'a">']
+    checked = 0
+    for tag in tags:
+        for filler in (b"", near * 3, needle[:-1] * 5):
+            for before in range(40):
+                for after in (0, 1, 15, 16, 17):
+                    doc = b"x" * before + filler + tag + b"y" * after
+                    expected = collect_py(doc, 0, needle, refs, names, False, True, True)
+                    assert C_COLLECT is not None
+                    for view in (doc, guarded.ending_at_guard(doc)):
+                        got = C_COLLECT(view, 0, needle, refs, names, False, True, True)
+                        assert got == expected, (doc, needle)
+                    checked += 1
+    assert checked == 2 * 3 * 40 * 5
