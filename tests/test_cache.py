@@ -565,7 +565,7 @@ def test_audit_hook_sees_disk_lookups(root: Path, audited: list[str]) -> None:
     assert "open" in audited
 
 
-def test_one_response_stats_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_response_stats_each_file_once(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Two stylesheets naming the same image, and the image itself: three files, three stats,
     when the lookups of one response share what they were told."""
     (tmp_path / "img").mkdir()
@@ -575,14 +575,7 @@ def test_one_response_stats_each_file_once(tmp_path: Path, monkeypatch: pytest.M
     index = DiskIndex(tmp_path)
     warm = [index.lookup(p) for p in ("a.css", "b.css", "img/x.png")]
     assert all(a is not None for a in warm)
-    stats: list[str] = []
-    real_stat = os.stat
-
-    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        stats.append(os.fsdecode(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", counting_stat)
+    stats: list[str] = request.getfixturevalue("stat_calls")  # counted from here on
     seen: dict[str, Asset | None] = {}
     for path in ("a.css", "b.css", "img/x.png"):
         if path not in seen:

@@ -69,17 +69,9 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def stats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def stats(stat_calls: list[str]) -> list[str]:
     """Every ``os.stat`` made from now on (the calls a watching index exists to avoid)."""
-    made: list[str] = []
-    real = os.stat
-
-    def counting(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        made.append(os.fsdecode(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", counting)
-    return made
+    return stat_calls
 
 
 def test_the_tests_run_where_watching_works(root: Path) -> None:
