@@ -685,7 +685,41 @@ speedups_advance(PyObject *module, PyObject *args, PyObject *kwargs)
     return PyLong_FromSsize_t(result);
 }
 
+#if defined(__linux__)
+#include <sys/ioctl.h>
+
+PyDoc_STRVAR(pending_doc,
+"pending(fd) -> int\n"
+"\n"
+"The bytes waiting to be read on the descriptor fd (ioctl FIONREAD), asked\n"
+"without releasing the interpreter lock: the call cannot block, and under a\n"
+"threaded server every release of the lock may hand it to another thread for\n"
+"a whole switch interval (hashstatic.watch asks this on every response).");
+
+static PyObject *
+speedups_pending(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "pending: not a file descriptor");
+        return NULL;
+    }
+    int n = 0;
+    if (ioctl((int)fd, FIONREAD, &n) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLong(n);
+}
+#endif
+
 static PyMethodDef speedups_methods[] = {
+#if defined(__linux__)
+    {"pending", speedups_pending, METH_O, pending_doc},
+#endif
     {"advance", (PyCFunction)(void (*)(void))speedups_advance, METH_VARARGS | METH_KEYWORDS,
      advance_doc},
     {"collect", (PyCFunction)(void (*)(void))speedups_collect, METH_VARARGS | METH_KEYWORDS,

@@ -40,7 +40,7 @@ import struct
 import sys
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -134,8 +134,12 @@ class _Watcher:
         return wd
 
     def drain(self) -> None:
-        """Apply every queued event: forget the answers they concern. Call with the lock."""
-        while self._poll.poll(0):
+        """Apply every queued event: forget the answers they concern. Call with the lock.
+
+        Asked on every response, so asked without releasing the interpreter lock where the C
+        extension is built: under a threaded server a thread that lets go of it mid-request
+        may wait a whole switch interval (5 ms) to have it back."""
+        while _pending(self.fd) if _pending is not None else self._poll.poll(0):
             try:
                 data = os.read(self.fd, _READ_SIZE)
             except BlockingIOError:
@@ -176,6 +180,18 @@ class _Watcher:
             trust.clear()
 
 
+def _load_pending() -> Callable[[int], int] | None:
+    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+        return None
+    try:
+        from hashstatic import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    pending: Callable[[int], int] | None = getattr(_speedups, "pending", None)
+    return pending
+
+
+_pending = _load_pending()
 _libc: Any = None
 _watcher: _Watcher | None = None
 _watcher_lock = threading.Lock()

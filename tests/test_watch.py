@@ -356,3 +356,34 @@ def test_a_response_sees_the_files_as_they_were_when_it_began(root: Path) -> Non
     assert index.lookup("img/x.png", seen=seen) is before
     after = index.lookup("img/x.png", seen={})
     assert answer(after) == fresh(root, "img/x.png") != answer(before)
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["ioctl", "poll"])
+def test_changes_are_seen_with_and_without_the_c_extension(
+    root: Path, monkeypatch: pytest.MonkeyPatch, accelerated: bool
+) -> None:
+    """Whether events are waiting is asked with ``_speedups.pending`` (FIONREAD, the lock
+    held) or, without the C extension, with ``poll``: both see a change."""
+    if not accelerated:
+        monkeypatch.setattr(watch, "_pending", None)
+    elif watch._pending is None:
+        pytest.skip("hashstatic._speedups is not built")
+    index = DiskIndex(root, watch=True)
+    before = answer(index.lookup("js/app.js"))
+    (root / "js/app.js").write_bytes(b"changed();\n")
+    assert answer(index.lookup("js/app.js")) == fresh(root, "js/app.js") != before
+
+
+def test_pending_counts_the_bytes_waiting() -> None:
+    if watch._pending is None:
+        pytest.skip("hashstatic._speedups is not built")
+    reader, writer = os.pipe()
+    try:
+        assert watch._pending(reader) == 0
+        os.write(writer, b"12345")
+        assert watch._pending(reader) == 5
+    finally:
+        os.close(reader)
+        os.close(writer)
+    with pytest.raises(OSError):
+        watch._pending(reader)  # closed now
