@@ -355,7 +355,14 @@ _WRK_FIELDS = {
 _WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
-def wrk(port: int, path: str, seconds: int, headers: dict[str, str] | None = None) -> float:
+def wrk(
+    port: int,
+    path: str,
+    seconds: int,
+    headers: dict[str, str] | None = None,
+    *,
+    connections: int = WRK_CONNECTIONS,
+) -> float:
     """Requests per second wrk gets from ``http://127.0.0.1:port/path`` in ``seconds``.
 
     Fails (rather than report a figure for something else) on any error or 4xx/5xx.
@@ -363,7 +370,7 @@ def wrk(port: int, path: str, seconds: int, headers: dict[str, str] | None = Non
     command = [
         ensure_wrk(),
         f"-t{WRK_THREADS}",
-        f"-c{WRK_CONNECTIONS}",
+        f"-c{connections}",
         f"-d{seconds}s",
         "--timeout",
         "5s",

@@ -49,12 +49,12 @@ def _serve(report: dict[str, Any]) -> None:
 
 
 def _endtoend(report: dict[str, Any]) -> None:
-    for how in ("in_process", "wrk"):
+    for how in ("in_process", "wrk_one", "wrk"):
         rows = report[how]
         assert {(r["shape"], r["mode"]) for r in rows} == {
             (shape, mode)
             for shape in ("list", "iterator")
-            for mode in ("none", "development", "manifest")
+            for mode in ("none", "development", "manifest", "floor")
         }
         assert all(_rates(r) for r in rows)
         assert all(r["ratio"] == 1 for r in rows if r["mode"] == "none")
