@@ -9,13 +9,21 @@ for every method. Then, in rounds that rotate the order:
 * ``hashlib.md5`` loop: Python reading each file in 256 KiB blocks into ``hashlib.md5``, the
   floor for any Python implementation (for reference);
 * ``DiskIndex``: what a development process does cold: a fresh index asked for every file
-  (``lookup``: a ``stat``, an ``open``, MD5; stylesheets are parsed and rewritten, and
-  scripts checked for a source map, so they are kept in memory);
+  (``lookup``: a ``stat``, an ``open``, the ``/proc/self/fd`` check that the open file is
+  under the root, two ``fstat``, MD5; stylesheets and scripts are searched for references and
+  source maps, and those that name assets are rewritten);
 * ``build_manifest``: what ``hashstatic manifest`` and ``build`` do: walk the tree, then each
-  file as above plus the SHA-384 integrity;
+  file as above plus the SHA-384 integrity, on every core;
 * ``hashstatic manifest`` CLI: the whole command in a new process, JSON written included.
 
 Throughput is the tree's bytes over the median time; the ratio is to ``md5sum``'s.
+
+Two floors are measured in the same rounds (under ``floors`` in the JSON), to tell what is
+out of reach from what is slow: the system calls the index's guarantees need, in the
+cheapest Python (``stat``, ``open``, ``readlink`` of ``/proc/self/fd/N``, ``fstat`` before
+and after, ``os.read``, MD5; Linux only), and ``md5sum`` and ``openssl dgst -sha384`` (the
+SHA-384 that hashlib uses; coreutils' ``sha384sum`` is 1.5x slower) run at once, one process
+each: both digests in C on two cores, what ``build_manifest`` computes.
 
 This is not a test: it prints a table, writes ``benchmarks/results/coldstart.json`` and never
 fails on speed.
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +48,12 @@ if __package__ in (None, ""):
 from benchmarks import common, sites
 
 NAME = "coldstart"
+FLOORS = {
+    "syscalls": "floor: the index's system calls + MD5, Python",
+    "md5_sha384": "floor: md5sum | openssl sha384 at once, C",
+}
+TOOLS = ("md5sum", "openssl dgst -sha384")
+CHUNK = 256 * 1024
 LABELS = {
     "md5sum": "md5sum (find | xargs)",
     "hashlib": "Python hashlib.md5 loop",
@@ -62,7 +77,7 @@ def methods(root: Path, paths: list[str], out: Path) -> dict[str, Callable[[], o
         for path in paths:
             md5 = hashlib.md5(usedforsecurity=False)
             with open(root / path, "rb", buffering=0) as f:
-                while chunk := f.read(256 * 1024):
+                while chunk := f.read(CHUNK):
                     md5.update(chunk)
             md5.hexdigest()
 
@@ -89,6 +104,45 @@ def methods(root: Path, paths: list[str], out: Path) -> dict[str, Callable[[], o
     }
 
 
+def floors(root: Path, paths: list[str]) -> dict[str, Callable[[], object]]:
+    def syscalls() -> None:
+        base = f"{root}{os.sep}"
+        flags = os.O_RDONLY | os.O_NONBLOCK
+        for path in paths:
+            name = base + path
+            os.stat(name)
+            fd = os.open(name, flags)
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}") != name:
+                    raise SystemExit(f"{name} is not what was opened")
+                left = os.fstat(fd).st_size
+                md5 = hashlib.md5(usedforsecurity=False)
+                while True:  # as the index reads: a file no longer than fstat said, in one read
+                    want = CHUNK if left < 0 else min(CHUNK, left + 1)
+                    chunk = os.read(fd, want)
+                    md5.update(chunk)
+                    left -= len(chunk)
+                    if not chunk or (left == 0 and len(chunk) < want):
+                        break
+                os.fstat(fd)
+            finally:
+                os.close(fd)
+            md5.hexdigest()
+
+    def md5_sha384() -> None:
+        find = f"find {root} -type f -print0 | xargs -0"
+        tools = [subprocess.Popen(["sh", "-c", f"{find} {t} > /dev/null"]) for t in TOOLS]
+        if any(tool.wait() != 0 for tool in tools):
+            raise SystemExit(f"{' or '.join(TOOLS)} failed")
+
+    found: dict[str, Callable[[], object]] = {}
+    if os.path.isdir("/proc/self/fd"):
+        found["syscalls"] = syscalls
+    if all(shutil.which(tool.split()[0]) for tool in TOOLS):
+        found["md5_sha384"] = md5_sha384
+    return found
+
+
 def main() -> int:
     args = common.parser(__doc__, NAME).parse_args()
     started = time.monotonic()
@@ -110,6 +164,7 @@ def main() -> int:
         for path in paths:  # warm the page cache for every method alike
             (root / path).read_bytes()
         candidates = methods(root, paths, Path(work) / "manifest.json")
+        candidates.update(floors(root, paths))
         times: dict[str, list[float]] = {name: [] for name in candidates}
         for r in range(rounds):
             for name in common.rotated(list(candidates), r):
@@ -129,6 +184,7 @@ def main() -> int:
             "files_s": round(count / seconds),
             "x_md5sum": round(base / seconds, 3),
         }
+    report["floors"] = {name: rows.pop(name) for name in FLOORS if name in rows}
     report["methods"] = rows
     tree = report["tree"]
     print(
@@ -143,6 +199,14 @@ def main() -> int:
             for n, r in rows.items()
         ],
     )
+    if report["floors"]:
+        common.table(
+            ["floor (for reference)", "MB/s", "files/s", "x md5sum"],
+            [
+                [FLOORS[n], f"{r['mb_s']:.0f}", f"{r['files_s']}", f"{r['x_md5sum']:.2f}x"]
+                for n, r in report["floors"].items()
+            ],
+        )
     report["goals"] = [
         common.goal(f"cold start, {LABELS[n]}, x md5sum throughput", rows[n]["x_md5sum"], 0.8)
         for n in ("disk_index", "build_manifest")

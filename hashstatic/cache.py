@@ -451,6 +451,7 @@ class DiskIndex:
                     return None
                 if _inside(self.root, real) is None:
                     return None
+            keep = has_body(path)
             read: _Read | None = None
             for _ in range(_READ_ATTEMPTS):
                 try:
@@ -467,33 +468,39 @@ class DiskIndex:
                         )
                     return None
                 try:
-                    # What was opened, symlinks resolved, must be an asset path under root:
-                    # checked on the open file, one readlink instead of an lstat per segment.
-                    if _PROC_FD is not None and not self._opened_inside(fd, path):
-                        os.close(fd)
-                        return None
-                    with open(fd, "rb", buffering=0) as stream:
+                    try:
+                        # What was opened, symlinks resolved, must be an asset path under root:
+                        # checked on the open file, one readlink instead of an lstat per segment.
+                        if _PROC_FD is not None and not self._opened_inside(fd, path):
+                            return None
                         before = os.fstat(fd)
                         if not stat.S_ISREG(before.st_mode):
                             return None
-                        if read is None:
+                        was = _key(before)
+                        if read is None and was != key:
                             # The file opened may be newer than the caller's stat, and known.
-                            known = self._known(path, _key(before), integrity)
+                            known = self._known(path, was, integrity)
                             if known is not None:
                                 return known
-                        tee = _Tee(stream, keep=has_body(path))
+                        tee = _Tee(fd, before.st_size, keep=keep)
                         digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
                         after = os.fstat(fd)
+                    finally:
+                        os.close(fd)
                 except OSError:
                     return None
+                now = _key(after)
+                data = b"".join(tee.chunks) if keep else None
+                if data is not None and _names_nothing(path, data):
+                    data = None  # served as it is: nothing to rewrite, nothing to keep
                 read = _Read(
-                    key=_key(after),
+                    key=now,
                     seq=next(self._seq),
                     digest=digest,
                     integrity=sri,
                     size=size,
-                    data=b"".join(tee.chunks) if tee.keep else None,
-                    stable=_key(before) == _key(after),
+                    data=data,
+                    stable=was == now,
                 )
                 if read.stable:
                     break
@@ -514,7 +521,8 @@ class DiskIndex:
             target = os.readlink(f"{_PROC_FD}{fd}")
         except OSError:
             target = os.path.realpath(self._base + path)  # /proc not mounted after all
-        return _inside(self.root, target) is not None
+        # Mostly the very path asked for (no symlink on the way), which lookup has accepted.
+        return target == self._base + path or _inside(self.root, target) is not None
 
     def _rewrite(self, path: str, read: _Read, integrity: bool, seen: Seen | None) -> Asset:
         """The asset served for a file read with its bytes: rewritten, if it names assets.
@@ -625,16 +633,48 @@ def _hash(data: bytes, integrity: bool) -> tuple[str, str | None, int]:
     return md5, sri, len(data)
 
 
-class _Tee:
-    """Keeps what is read through it when the bytes are needed after hashing (stylesheets)."""
+def _names_nothing(path: str, data: bytes) -> bool:
+    """Whether the stylesheet or script ``data`` certainly names no asset, so that it is served
+    as it is and need not be kept (most scripts; stylesheets without ``url(``).
 
-    def __init__(self, stream: BinaryIO, *, keep: bool) -> None:
-        self.stream = stream
+    A cheap test that may say False wrongly, never True wrongly: what it looks for is what
+    stylesheets.served_body needs to rewrite anything (a source map comment, and the
+    ``url(``, ``@import`` and ``image-set(`` that css.url_spans finds, in any case).
+    """
+    if b"sourceMappingURL=" in data:
+        return False
+    if not is_stylesheet(path) or (b"(" not in data and b"@" not in data):
+        return True
+    low = data.lower()
+    return b"url(" not in low and b"@import" not in low and b"image-set(" not in low
+
+
+class _Tee:
+    """A file opened by the index, read as :meth:`DiskIndex._digest` reads it: ``os.read`` on
+    the descriptor, with no file object around it; keeps what is read when the bytes are needed
+    after hashing (stylesheets, scripts)."""
+
+    __slots__ = ("chunks", "ended", "fd", "keep", "left")
+
+    def __init__(self, fd: int, size: int, *, keep: bool) -> None:
+        self.fd = fd
+        self.left = size  # bytes still to come, as the fstat before reading counted them
+        self.ended = False
         self.keep = keep
         self.chunks: list[bytes] = []
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
+        if size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        if self.ended:
+            return b""
+        # One byte more than fstat counted: a shorter read that ends there is the end of the
+        # file, so a small file takes one read, not a second one that returns nothing. (A file
+        # that grew meanwhile is read on; one that changed at all fails the fstat after.)
+        want = size if self.left < 0 else min(size, self.left + 1)
+        data = os.read(self.fd, want)
+        self.left -= len(data)
+        self.ended = self.left == 0 and len(data) < want
         if self.keep:
             self.chunks.append(data)
         return data

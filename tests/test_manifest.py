@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
 import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hashstatic.cache import Asset
+from hashstatic import manifest as manifest_module
+from hashstatic.cache import Asset, DiskIndex, iter_files
 from hashstatic.manifest import (
     Manifest,
     ManifestError,
@@ -113,6 +118,111 @@ def test_build_manifest_names_a_file_that_vanished_during_the_build(root: Path) 
 
     with pytest.raises(ManifestError, match="cannot read .*LICENSE: .*run again"):
         build_manifest(root, progress=remove_license)
+
+
+# -- many files, on several threads ----------------------------------------------------------
+
+_OPENED: list[str] | None = None
+
+
+def _record_opens(event: str, args: tuple[Any, ...]) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], str):
+        _OPENED.append(args[0])
+
+
+@pytest.fixture
+def opened() -> Iterator[list[str]]:
+    """The paths opened while the test runs (an audit hook: it sees every thread's opens)."""
+    global _OPENED
+    if not getattr(sys, "_hashstatic_manifest_opens", False):
+        sys.addaudithook(_record_opens)  # hooks cannot be removed: install once, switch per test
+        sys._hashstatic_manifest_opens = True  # type: ignore[attr-defined]
+    _OPENED = []
+    try:
+        yield _OPENED
+    finally:
+        _OPENED = None
+
+
+@pytest.fixture
+def big_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Enough files for every worker to take several batches, with three workers whatever the
+    machine (so one core still runs the threaded path); stylesheets name shared images, so
+    threads ask for the same files at once."""
+    monkeypatch.setattr(manifest_module, "_WORKERS", 3)
+    static = tmp_path / "static"
+    for i in range(12):
+        write_file(static / "img" / f"i{i}.png", b"png %d" % i * (i + 1))
+    for i in range(300):
+        if i % 5 == 0:
+            data = b".c%d { background: url(../img/i%d.png) }" % (i, i % 12)
+            write_file(static / "css" / f"s{i:03d}.css", data)
+        elif i % 5 == 1:
+            write_file(static / "js" / f"m{i:03d}.js", b"let m = %d;\n" % i)
+        else:
+            write_file(static / "data" / f"d{i:03d}.bin", os.urandom(i * 37))
+    return static
+
+
+def write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_build_manifest_on_threads_equals_one_lookup_at_a_time(
+    big_root: Path, opened: list[str], figures: Callable[[str], None]
+) -> None:
+    manifest = build_manifest(big_root)
+    opens = Counter(opened)
+    index = DiskIndex(big_root)
+    expected = {}
+    for path in iter_files(big_root):
+        found = index.lookup(path, integrity=True)
+        assert found is not None
+        expected[path] = dataclasses.replace(found, mtime_ns=0)  # a manifest has no clock
+    assert dict(manifest.files) == expected
+    # Each file was read once, however many threads wanted it (stylesheets want the images).
+    files = [os.path.join(index.root, *p.split("/")) for p in expected]
+    assert {opens[name] for name in files} == {1}
+    figures(f"{len(files)} files hashed on 3 threads, each opened once")
+
+
+def test_build_manifest_on_threads_reports_every_file_in_order(big_root: Path) -> None:
+    calls: list[tuple[int, int, str]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total, threading.current_thread().name))
+
+    manifest = build_manifest(big_root, progress=progress)
+    total = len(manifest.files)
+    assert total == 312
+    assert [(d, t) for d, t, _ in calls] == [(d, total) for d in range(total + 1)]
+    assert {name for _, _, name in calls} == {threading.current_thread().name}
+
+
+def test_build_manifest_on_threads_names_a_file_that_vanished(big_root: Path) -> None:
+    last = big_root / "js" / "m296.js"  # in the last batch: a helper thread may hash it
+
+    def remove(done: int, total: int) -> None:
+        if done == 0:
+            last.unlink()
+
+    with pytest.raises(ManifestError, match="cannot read .*m296.js: .*run again"):
+        build_manifest(big_root, progress=remove)
+
+
+def test_error_in_progress_stops_the_threads_and_is_raised(big_root: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        if done == 40:
+            raise Stop
+
+    before = threading.active_count()
+    with pytest.raises(Stop):
+        build_manifest(big_root, progress=progress)
+    assert threading.active_count() == before
 
 
 # -- writing ---------------------------------------------------------------------------------
