@@ -782,7 +782,15 @@ def _walk(
         if not is_safe_path(relative):
             continue  # a dotfile, or a name with a backslash: never an asset
         try:
-            real = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+            if not entry.is_symlink():
+                # What the directory listing says (no stat on most file systems); a
+                # directory walked here is inside root, being below one that is.
+                if entry.is_file(follow_symlinks=False):
+                    found.append(relative)
+                elif entry.is_dir(follow_symlinks=False):
+                    _walk(root, entry.path, relative + "/", (*walking, entry.path), found)
+                continue
+            real = os.path.realpath(entry.path)
             st = os.stat(real)
         except (OSError, ValueError):
             continue
