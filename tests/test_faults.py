@@ -27,7 +27,7 @@ from webob import Request
 
 from hashstatic import HashStatic, watch
 from hashstatic.manifest import build_manifest, write_manifest
-from tests.test_hostile_requests import running
+from tests.servers import running
 
 FILES = {
     "js/app.js": b"console.log('app');\n" * 20,

@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
@@ -17,8 +16,6 @@ from typing import Any
 from wsgiref.util import FileWrapper
 
 import pytest
-import waitress
-from waitress import wasyncore
 from webob import Request, Response
 
 from hashstatic import files
@@ -27,6 +24,7 @@ from hashstatic.files import IMMUTABLE, FileServer
 from hashstatic.manifest import build_manifest
 from hashstatic.mimetypes import content_type
 from hashstatic.naming import hashed_name, split_hash
+from tests.servers import running
 
 PREFIX = "/static/"
 T0 = 1_700_000_000  # every file's mtime, so Last-Modified is known
@@ -1019,22 +1017,18 @@ def test_serve_function(shared_root: Path, shared_index: AssetIndex) -> None:
 
 @pytest.mark.slow
 def test_end_to_end_over_waitress(make_app: Any) -> None:
-    server = waitress.create_server(make_app(), host="127.0.0.1", port=0, threads=2)
-    port = server.effective_port
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    with running(make_app(), threads=2) as port:
 
-    def fetch(method: str, target: str, **headers: str) -> tuple[int, Any, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            # http.client sends the target as given: no normalisation of "..%2f".
-            connection.request(method, target, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.headers, response.read()
-        finally:
-            connection.close()
+        def fetch(method: str, target: str, **headers: str) -> tuple[int, Any, bytes]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                # http.client sends the target as given: no normalisation of "..%2f".
+                connection.request(method, target, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.headers, response.read()
+            finally:
+                connection.close()
 
-    try:
         status, headers, body = fetch("GET", PREFIX + JS_HASHED)
         assert (status, body) == (200, JS)
         assert headers["Cache-Control"] == IMMUTABLE
@@ -1076,16 +1070,3 @@ def test_end_to_end_over_waitress(make_app: Any) -> None:
             traversals, 404
         )
         assert not [body for _, _, body in answers.values() if SECRET in body or DOT_SECRET in body]
-    finally:
-        # Closed from inside the server's own loop: closing its sockets from this thread
-        # would pull them out from under a poll() in progress.
-        try:
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        except OSError:
-            # A wake-up byte still in the pipe can make the loop run the thunk (closing the
-            # trigger) between its queueing and this call's own write: then all is done.
-            if not server.trigger._closed:
-                raise
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-    assert not thread.is_alive()

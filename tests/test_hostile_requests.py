@@ -16,18 +16,14 @@ import os
 import re
 import secrets
 import socket
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
-from waitress import wasyncore
 from webob import Request
 
 from hashstatic import HashStatic
@@ -36,6 +32,7 @@ from hashstatic.cache import iter_files
 from hashstatic.files import IMMUTABLE
 from hashstatic.manifest import build_manifest, write_manifest
 from hashstatic.nginx import nginx_config
+from tests.servers import running
 from tests.test_nginx import NGINX, Nginx
 
 pytestmark = pytest.mark.slow
@@ -608,32 +605,6 @@ def published_bodies(app: Any, root: Path) -> Published:
             names.add(md5(Request.blank("/static/" + path[:-3]).get_response(app).body)[:HASH])
             published.encoded.setdefault(raw, set()).update(names)
     return published
-
-
-@contextmanager
-def running(app: Any, threads: int = 4) -> Iterator[int]:
-    """``app`` on a waitress server on loopback; yields its port, and stops it for good."""
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield int(server.effective_port)
-    finally:
-        stop(server)
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-    assert not thread.is_alive()
-
-
-def stop(server: Any) -> None:
-    """Close ``server`` from inside its own loop, not from under a poll() in progress."""
-    try:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-    except OSError:
-        # A wake-up byte still in the pipe can make the loop run the thunk (closing the
-        # trigger) between its queueing and this call's own write: then all is done.
-        if not server.trigger._closed:
-            raise
 
 
 def run_corpus(port: int, attacks: list[Attack], published: Published) -> Verdict:

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import http.client
 import os
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
-from waitress import wasyncore
 from webob import Request
 
 from hashstatic.cache import AssetIndex
 from hashstatic.files import IMMUTABLE, FileServer
 from hashstatic.middleware import HashStatic
 from hashstatic.prepared import hold, identity
+from tests.servers import running
 from tests.test_files import (
     FILES,
     JS,
@@ -392,34 +390,22 @@ def test_held_answers_over_waitress_keep_the_connection(
     """Through a real server, a held body goes out with its Content-Length on a connection
     that stays open, byte for byte the file's, for GET and HEAD, 304 after."""
     index = make_index(root, mode)
-    server = waitress.create_server(
-        app_for(FileServer(index, root)), host="127.0.0.1", port=0, threads=2
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10)
     answers: list[tuple[str, int, http.client.HTTPMessage, bytes]] = []
     sockets: set[int] = set()
-    try:
-        for method in ["GET", "GET", "HEAD", "GET"] * 5:
-            connection.request(method, PREFIX + JS_HASHED)
-            response = connection.getresponse()
-            answers.append((method, response.status, response.headers, response.read()))
-            assert not response.will_close
-            sockets.add(id(connection.sock))
-        connection.request("GET", PREFIX + JS_HASHED, headers={"If-None-Match": JS_ETAG})
-        not_modified = connection.getresponse()
-        assert (not_modified.status, not_modified.read()) == (304, b"")
-    finally:
-        connection.close()
+    with running(app_for(FileServer(index, root)), threads=2) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        except OSError:
-            if not server.trigger._closed:
-                raise
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-    assert not thread.is_alive()
+            for method in ["GET", "GET", "HEAD", "GET"] * 5:
+                connection.request(method, PREFIX + JS_HASHED)
+                response = connection.getresponse()
+                answers.append((method, response.status, response.headers, response.read()))
+                assert not response.will_close
+                sockets.add(id(connection.sock))
+            connection.request("GET", PREFIX + JS_HASHED, headers={"If-None-Match": JS_ETAG})
+            not_modified = connection.getresponse()
+            assert (not_modified.status, not_modified.read()) == (304, b"")
+        finally:
+            connection.close()
     assert len(sockets) == 1  # never closed, never reopened
     for method, status, message, body in answers:
         assert (status, body) == (200, JS if method == "GET" else b"")
