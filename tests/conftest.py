@@ -26,6 +26,30 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+# What the audit hook records while a test asks (see file_access); None between tests.
+_FILE_ACCESS: list[tuple[str, object]] | None = None
+
+
+def _audit_file_access(event: str, args: tuple[Any, ...]) -> None:
+    if _FILE_ACCESS is not None and event in ("open", "os.listdir", "os.scandir"):
+        _FILE_ACCESS.append((event, args[0] if args else None))
+
+
+@pytest.fixture
+def file_access() -> Iterator[list[tuple[str, object]]]:
+    """Every ``open``, ``listdir`` and ``scandir`` while the test runs, in any thread, as
+    (event, path): an audit hook, which cannot be removed, so it is installed once."""
+    global _FILE_ACCESS
+    if not getattr(sys, "_hashstatic_file_audit", False):
+        sys.addaudithook(_audit_file_access)
+        sys._hashstatic_file_audit = True  # type: ignore[attr-defined]
+    _FILE_ACCESS = []
+    try:
+        yield _FILE_ACCESS
+    finally:
+        _FILE_ACCESS = None
+
+
 @pytest.fixture
 def stat_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The path of every ``os.stat`` made from now on: what SPEC 7 counts per response."""

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,27 +122,6 @@ def test_build_manifest_names_a_file_that_vanished_during_the_build(root: Path) 
 
 # -- many files, on several threads ----------------------------------------------------------
 
-_OPENED: list[str] | None = None
-
-
-def _record_opens(event: str, args: tuple[Any, ...]) -> None:
-    if _OPENED is not None and event == "open" and isinstance(args[0], str):
-        _OPENED.append(args[0])
-
-
-@pytest.fixture
-def opened() -> Iterator[list[str]]:
-    """The paths opened while the test runs (an audit hook: it sees every thread's opens)."""
-    global _OPENED
-    if not getattr(sys, "_hashstatic_manifest_opens", False):
-        sys.addaudithook(_record_opens)  # hooks cannot be removed: install once, switch per test
-        sys._hashstatic_manifest_opens = True  # type: ignore[attr-defined]
-    _OPENED = []
-    try:
-        yield _OPENED
-    finally:
-        _OPENED = None
-
 
 @pytest.fixture
 def big_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -170,10 +149,10 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 def test_build_manifest_on_threads_equals_one_lookup_at_a_time(
-    big_root: Path, opened: list[str], figures: Callable[[str], None]
+    big_root: Path, file_access: list[Any], figures: Callable[[str], None]
 ) -> None:
     manifest = build_manifest(big_root)
-    opens = Counter(opened)
+    opens = Counter(p for event, p in file_access if event == "open" and isinstance(p, str))
     index = DiskIndex(big_root)
     expected = {}
     for path in iter_files(big_root):

@@ -367,25 +367,19 @@ def test_page_under_mount_point_uses_script_name(root: Path, mode: str) -> None:
     assert res.body == expected.encode()
 
 
-def test_manifest_mode_rewrites_pages_with_no_file_access(root: Path) -> None:
+def test_manifest_mode_rewrites_pages_with_no_file_access(
+    root: Path, file_access: list[Any]
+) -> None:
     import shutil
 
     path = root.parent / "manifest.json"
     write_manifest(build_manifest(root), path)
     mw = HashStatic(html_app(), root, serve=False, manifest=path)
     shutil.rmtree(root)  # production app hosts need no static files at all
-    opened: list[str] = []
-
-    def audit(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open" and isinstance(args[0], str) and args[0].startswith(str(root)):
-            opened.append(args[0])
-
-    import sys
-
-    sys.addaudithook(audit)
+    file_access.clear()
     res = Request.blank("/").get_response(mw)
     assert res.body == hashed_page()
-    assert opened == []
+    assert [p for _, p in file_access if isinstance(p, str) and p.startswith(str(root))] == []
 
 
 @pytest.mark.parametrize("watch", [False, True])
