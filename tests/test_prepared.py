@@ -236,16 +236,24 @@ def test_same_size_replacement_in_a_manifest_deploy(
         assert again is None
 
 
-def test_bytes_not_matching_the_digest_are_never_prepared(root: Path) -> None:
-    """A manifest checks only sizes, so a same-size file deployed without its manifest is
-    sent by the full path (with the manifest's tag, as documented); reading it to hold it
-    finds that its MD5 is not the hash, and it is not answered again from memory or file."""
+def test_bytes_not_matching_the_digest_are_never_immutable(root: Path) -> None:
+    """A file that fstat says is the version hashed, but whose bytes are not: with a
+    manifest, which records no times, a same-size file deployed without its manifest (from
+    disk, the same happens when a reused inode, the same size and mtime and ctimes within one
+    clock tick meet). A small file is read and its MD5 checked before it is called
+    immutable: it is sent no-cache, and never answered again from memory or file."""
     index = make_index(root, "frozen")
     (root / "js/app.js.new").write_bytes(JS.upper())
     os.replace(root / "js/app.js.new", root / "js/app.js")
     server = FileServer(index, root)
-    assert full(server, JS_HASHED)[2] == JS.upper()
+    status, headers, body = full(server, JS_HASHED)
+    assert body == JS.upper()
+    assert dict(headers)["Cache-Control"] == "no-cache"
     assert prepared(server, JS_HASHED) is None
+    os.replace(root / "js/app.js", root / "js/app.js.upper")
+    (root / "js/app.js").write_bytes(JS)  # the bytes hashed again: immutable again
+    status, headers, body = full(server, JS_HASHED)
+    assert (body, dict(headers)["Cache-Control"]) == (JS, IMMUTABLE)
 
 
 def test_hold_takes_only_the_version_verified(tmp_path: Path) -> None:
