@@ -213,6 +213,25 @@ class Captured:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
+def hashstatic_command(*args: str) -> None:
+    """Run ``python -m hashstatic ARGS`` from this checkout (its output discarded); raise if
+    it fails."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "hashstatic", *args]
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def site_with_manifest(work: Path) -> tuple[Path, Path]:
+    """``sites.static_site`` under ``work/static`` and its manifest, ``work/manifest.json``,
+    made by the command line as a deploy makes it."""
+    from benchmarks import sites
+
+    root = sites.static_site(work / "static")
+    manifest = work / "manifest.json"
+    hashstatic_command("manifest", "--root", str(root), "-o", str(manifest))
+    return root, manifest
+
+
 def call(app: WSGIApp, env: Environ) -> tuple[Captured, bytes]:
     """Call ``app`` with a copy of ``env``, read and close the body; (response, body)."""
     captured = Captured()

@@ -23,9 +23,7 @@ fails on speed.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -142,23 +140,7 @@ def main() -> int:
         "references": 16,
     }
     with tempfile.TemporaryDirectory(prefix="hashstatic-bench-") as work:
-        root = sites.static_site(Path(work) / "static")
-        manifest = Path(work) / "manifest.json"
-        env = dict(os.environ, PYTHONPATH=str(common.REPO))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hashstatic",
-                "manifest",
-                "--root",
-                str(root),
-                "-o",
-                str(manifest),
-            ],
-            check=True,
-            env=env,
-        )
+        root, manifest = common.site_with_manifest(Path(work))
         kwargs = {"root": str(root), "manifest": str(manifest)}
 
         # In-process.

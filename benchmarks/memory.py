@@ -174,23 +174,8 @@ def main() -> int:
     }
     rows = []
     with tempfile.TemporaryDirectory(prefix="hashstatic-bench-") as work:
-        root = sites.static_site(Path(work) / "static")
-        manifest = Path(work) / "manifest.json"
+        root, manifest = common.site_with_manifest(Path(work))
         env = dict(os.environ, PYTHONPATH=str(common.REPO))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hashstatic",
-                "manifest",
-                "--root",
-                str(root),
-                "-o",
-                str(manifest),
-            ],
-            check=True,
-            env=env,
-        )
         for label, chunk, mode in CONFIGS:
             config = {
                 "root": str(root),

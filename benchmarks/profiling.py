@@ -22,7 +22,6 @@ import cProfile
 import importlib
 import itertools
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,12 +60,7 @@ def workload(case: str, work: Path) -> Callable[[], object]:
                 index.lookup(path)
 
         return cold
-    root = sites.static_site(work / "static")
-    manifest = work / "manifest.json"
-    subprocess.run(
-        [sys.executable, "-m", "hashstatic", "manifest", "--root", str(root), "-o", str(manifest)],
-        check=True,
-    )
+    root, manifest = common.site_with_manifest(work)
     if case.startswith("page-"):
         mode = "development" if case == "page-dev" else "manifest"
         app = endtoend.server("iterator", mode, str(root), str(manifest))

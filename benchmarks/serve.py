@@ -46,8 +46,6 @@ never fails on speed.
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -134,17 +132,8 @@ def prepare(work: Path) -> dict[str, Any]:
     source = sites.static_site(work / "static")
     manifest = work / "manifest.json"
     build = work / "build"
-    hashstatic = [sys.executable, "-m", "hashstatic"]
-    env = dict(os.environ, PYTHONPATH=str(common.REPO))
-    subprocess.run(
-        [*hashstatic, "manifest", "--root", str(source), "-o", str(manifest)], check=True, env=env
-    )
-    subprocess.run(
-        [*hashstatic, "build", "--root", str(source), "--out", str(build)],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    common.hashstatic_command("manifest", "--root", str(source), "-o", str(manifest))
+    common.hashstatic_command("build", "--root", str(source), "--out", str(build))
     from hashstatic.manifest import load_manifest
 
     files = load_manifest(manifest).files
