@@ -123,6 +123,8 @@ class _Representation:
     follow: bool = True
     identity: tuple[int, ...] | None = None
     body: bytes | None = None
+    # A small file's bytes, read to check that their MD5 is the asset's: what it would hold.
+    checked: bytes | None = None
 
 
 class FileServer:
@@ -323,9 +325,11 @@ class FileServer:
         # The version hashed, as far as fstat can tell (with a manifest: the same size), and
         # for a small file as far as its MD5 can: two versions can share all that fstat says
         # (a reused inode, the same size and mtime, ctimes within one tick of the clock).
-        if asset.describes(info) and (
-            info.st_size > _CHECKED_UP_TO or _holds(file, info.st_size, asset.digest)
-        ):
+        described = asset.describes(info)
+        checked = None
+        if described and info.st_size <= _CHECKED_UP_TO:
+            checked = hold(file, info.st_size, None, asset.digest)
+        if described and (checked is not None or info.st_size > _CHECKED_UP_TO):
             etag = f'"{asset.digest}"'
             return _Representation(
                 file,
@@ -336,6 +340,7 @@ class FileServer:
                 True,
                 path=path,
                 identity=identity(info),
+                checked=checked,
             )
         # Changed since it was hashed: the digest does not describe these bytes. Tag them by
         # what fstat says, as nginx does, until the index catches up.
@@ -351,9 +356,11 @@ class FileServer:
         if body is None and rep.identity is not None and self.prepared.wants(rep.size):
             # A small file is sent from memory from now on (see prepared): the bytes this
             # file holds now, if they are still the version verified and, for the file
-            # itself, the bytes its digest names.
+            # itself, the bytes its digest names (read already when it was opened).
             digest = asset.digest if rep.coding is None else None
-            body = hold(rep.file, rep.size, rep.identity, digest)
+            body = rep.checked
+            if body is None:
+                body = hold(rep.file, rep.size, rep.identity, digest)
             if body is None and digest is not None:
                 return  # not the bytes hashed after all: nothing to answer again
             held = 0 if body is None else rep.size
@@ -488,22 +495,6 @@ class _FileIter:
 
     def close(self) -> None:
         self.file.close()
-
-
-def _holds(file: BinaryIO, size: int, digest: str) -> bool:
-    """Whether the open ``file`` holds ``size`` bytes whose MD5 is ``digest`` (read with
-    ``pread``: the position is kept for the response)."""
-    try:
-        if hasattr(os, "pread"):
-            data = os.pread(file.fileno(), size + 1, 0)  # one byte more: a file that grew
-        else:  # pragma: no cover - Windows has no pread
-            position = file.tell()
-            file.seek(0)
-            data = file.read(size + 1)
-            file.seek(position)
-    except (OSError, ValueError):
-        return False
-    return len(data) == size and hashlib.md5(data, usedforsecurity=False).hexdigest() == digest
 
 
 def _decode(path: str) -> str | None:

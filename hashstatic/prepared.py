@@ -226,10 +226,13 @@ class PreparedResponses:
         return None if opened is None else opened[0]
 
 
-def hold(file: BinaryIO, size: int, verified: tuple[int, ...], digest: str | None) -> bytes | None:
+def hold(
+    file: BinaryIO, size: int, verified: tuple[int, ...] | None, digest: str | None
+) -> bytes | None:
     """The ``size`` bytes of the open ``file`` (its position kept), when they are the version
-    verified: the file has that size and ``fstat`` identity after the read, and, when a
-    ``digest`` is given, their MD5 is it. None otherwise, and on any error."""
+    verified: the file has that size and, unless ``verified`` is None, that ``fstat``
+    identity after the read, and, when a ``digest`` is given, their MD5 is it. None
+    otherwise, and on any error."""
     fd = file.fileno()
     try:
         if hasattr(os, "pread"):
@@ -239,7 +242,7 @@ def hold(file: BinaryIO, size: int, verified: tuple[int, ...], digest: str | Non
             file.seek(0)
             data = file.read(size + 1)
             file.seek(position)
-        unchanged = identity(os.fstat(fd)) == verified
+        unchanged = verified is None or identity(os.fstat(fd)) == verified
     except (OSError, ValueError):
         return None
     if len(data) != size or not unchanged:
