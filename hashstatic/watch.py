@@ -278,8 +278,7 @@ class Trust:
         watcher = _watcher
         if watcher is not self._watcher:
             watcher = self._watcher = _current()
-            self._answers.clear()
-            self._pairs.clear()
+            self.clear()
             if watcher is not None:
                 with watcher.lock:
                     watcher.trusts.add(self)

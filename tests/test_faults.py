@@ -26,8 +26,8 @@ import pytest
 from webob import Request
 
 from hashstatic import HashStatic, watch
-from hashstatic.manifest import build_manifest, write_manifest
 from tests.servers import running
+from tests.test_middleware import wrap
 
 FILES = {
     "js/app.js": b"console.log('app');\n" * 20,
@@ -67,14 +67,6 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture(params=["dev", "manifest"])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def wrap(app: Any, root: Path, mode: str, **options: Any) -> HashStatic:
-    if mode == "manifest":
-        path = root.parent / "manifest.json"
-        write_manifest(build_manifest(root), path)
-        return HashStatic(app, root, manifest=path, **options)
-    return HashStatic(app, root, **options)
 
 
 def ours(caplog: pytest.LogCaptureFixture) -> list[str]:
