@@ -716,9 +716,131 @@ speedups_pending(PyObject *module, PyObject *arg)
 }
 #endif
 
+#if defined(__linux__)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#if defined(SYS_openat2)
+#define HAVE_OPEN_PLAIN 1
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_SYMLINKS 0x04
+#endif
+
+/* struct open_how of <linux/openat2.h>, spelt out so that the header is not needed. */
+struct plain_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+/* Set once openat2 is known to be missing (an older kernel, or a seccomp filter that
+   refuses it); a plain int: a thread that misses the write only asks once more. */
+static volatile int openat2_missing = 0;
+
+PyDoc_STRVAR(open_plain_doc,
+"open_plain(path) -> int\n"
+"\n"
+"Open path read-only (non-blocking, close-on-exec) with openat2 and\n"
+"RESOLVE_NO_SYMLINKS: the descriptor names exactly the file at that path,\n"
+"with no symbolic link followed on the way (hashstatic.cache then needs no\n"
+"readlink of /proc/self/fd to learn where the file is). -1 when that cannot\n"
+"be had: a symbolic link is on the way, or the kernel has no openat2; the\n"
+"caller then opens as it otherwise would. Other failures raise OSError.\n"
+"The interpreter lock is held: the call does not wait on anything.");
+
+static PyObject *
+speedups_open_plain(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW;
+    /* The event os.open raises, so that audit hooks see this open too. */
+    if (PySys_Audit("open", "OOi", arg, Py_None, flags) < 0) {
+        return NULL;
+    }
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(arg, &bytes)) {
+        return NULL;
+    }
+    if (openat2_missing) {
+        Py_DECREF(bytes);
+        return PyLong_FromLong(-1);
+    }
+    struct plain_how how = {
+        .flags = (uint64_t)flags,
+        .mode = 0,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, AT_FDCWD, PyBytes_AS_STRING(bytes), &how, sizeof how);
+    if (fd >= 0) {
+        Py_DECREF(bytes);
+        return PyLong_FromLong(fd);
+    }
+    int error = errno;
+    if (error == ENOSYS || error == EPERM || error == E2BIG) {
+        /* E2BIG, EPERM: a kernel or filter that does not know this call or this struct. */
+        openat2_missing = 1;
+    }
+    if (error == ELOOP || error == ENOSYS || error == EPERM || error == E2BIG ||
+        error == EXDEV) {
+        Py_DECREF(bytes);
+        return PyLong_FromLong(-1);
+    }
+    errno = error;
+    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, arg);
+    Py_DECREF(bytes);
+    return NULL;
+}
+#endif
+
+#include <sys/stat.h>
+
+PyDoc_STRVAR(file_key_doc,
+"file_key(fd) -> tuple | None\n"
+"\n"
+"(st_dev, st_ino, st_mtime_ns, st_ctime_ns, st_size) of the open file fd,\n"
+"or None when it is not a regular file: what hashstatic.cache compares\n"
+"(its _key of os.fstat), without building a whole os.stat_result.\n"
+"The interpreter lock is held: fstat does not wait on anything.");
+
+static PyObject *
+speedups_file_key(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "file_key: not a file descriptor");
+        return NULL;
+    }
+    struct stat st;
+    if (fstat((int)fd, &st) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        Py_RETURN_NONE;
+    }
+    long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    long long ctime = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    return Py_BuildValue("(KKLLL)", (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino, mtime, ctime, (long long)st.st_size);
+}
+#endif /* __linux__ */
+
 static PyMethodDef speedups_methods[] = {
 #if defined(__linux__)
     {"pending", speedups_pending, METH_O, pending_doc},
+#if defined(HAVE_OPEN_PLAIN)
+    {"open_plain", speedups_open_plain, METH_O, open_plain_doc},
+#endif
+    {"file_key", speedups_file_key, METH_O, file_key_doc},
 #endif
     {"advance", (PyCFunction)(void (*)(void))speedups_advance, METH_VARARGS | METH_KEYWORDS,
      advance_doc},

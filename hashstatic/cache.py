@@ -22,6 +22,7 @@ stylesheets that name each other, or change while they are looked up, cannot dea
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import itertools
 import logging
@@ -29,7 +30,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
@@ -93,6 +94,44 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 _FOLLOW_FLAGS = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
+# Errors of an open that mean "no such file", as a stat would have said: not warned of.
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+
+
+def _load_open_plain() -> Callable[[str], int] | None:
+    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+        return None
+    try:
+        from hashstatic import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    found: Callable[[str], int] | None = getattr(_speedups, "open_plain", None)
+    return found
+
+
+# openat2 with no symlinks followed (Linux 5.6+), or None.
+_open_plain = _load_open_plain()
+
+
+def _fstat_key(fd: int) -> _Key | None:
+    """The :func:`_key` of the open file ``fd``; ``None`` if it is not a regular file."""
+    st = os.fstat(fd)
+    return _key(st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _load_file_key() -> Callable[[int], _Key | None]:
+    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+        return _fstat_key
+    try:
+        from hashstatic import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return _fstat_key
+    found: Callable[[int], _Key | None] = getattr(_speedups, "file_key", _fstat_key)
+    return found
+
+
+# _fstat_key, in C where it can be: it is asked twice per file read.
+_file_key = _load_file_key()
 
 # (device, inode, mtime_ns, ctime_ns, size): what stat says about a version of a file.
 _Key = tuple[int, int, int, int, int]
@@ -153,7 +192,8 @@ def is_safe_path(path: str) -> bool:
             path.encode("utf-8")
         except UnicodeEncodeError:
             return False
-    return all(segment and segment[0] != "." for segment in path.split("/"))
+    # Each segment is not empty and does not start with a dot (no "/" at either end, no "//").
+    return path[0] not in "./" and path[-1] != "/" and "/." not in path and "//" not in path
 
 
 def check_root(root: str | os.PathLike[str]) -> str:
@@ -192,7 +232,7 @@ def _inside(root: str, real: str) -> str | None:
     return relative if is_safe_path(relative) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per file read, and never changed
 class _Read:
     """One version of a file, as read and hashed."""
 
@@ -205,7 +245,7 @@ class _Read:
     stable: bool  # the file did not change while it was read: fit to be remembered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per file read, and never changed
 class _Entry:
     key: _Key
     seq: int
@@ -318,9 +358,16 @@ class DiskIndex:
         """:meth:`lookup` by ``stat``; also what ``stat`` said (with ``follow=False``, of the
         path itself: a symlink there is then followed with a second ``stat``)."""
         entry = self._entries.get(path)
-        # Only paths that passed the check get entries, so a hit needs no second look.
-        if entry is None and not is_safe_path(path):
-            return None, None
+        if entry is None:
+            # Only paths that passed the check get entries, so a hit needs no second look.
+            if not is_safe_path(path):
+                return None, None
+            if follow:  # nothing to compare a stat with: the open file is looked at instead
+                if not has_body(path):  # served as it is: it names nothing, no loop to watch
+                    found = self._read(path, None, integrity)
+                    assert not isinstance(found, _Read)
+                    return found, None
+                return self._refresh(path, None, integrity, seen), None
         try:
             info = st = os.stat(self._base + path, follow_symlinks=follow)
             if stat.S_ISLNK(st.st_mode):
@@ -373,7 +420,9 @@ class DiskIndex:
         with self._locks_lock:
             return self._locks.setdefault(path, threading.Lock())
 
-    def _refresh(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
+    def _refresh(
+        self, path: str, key: _Key | None, integrity: bool, seen: Seen | None
+    ) -> Asset | None:
         """The slow half of :meth:`lookup`: the file is new or changed, or it names assets
         that may have changed.
 
@@ -398,7 +447,9 @@ class DiskIndex:
         finally:
             active.pop()
 
-    def _update(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
+    def _update(
+        self, path: str, key: _Key | None, integrity: bool, seen: Seen | None
+    ) -> Asset | None:
         entry = self._entries.get(path)
         if entry is not None and entry.key == key and entry.read is not None:
             # The file is as it was read; the assets it names may not be.
@@ -436,12 +487,14 @@ class DiskIndex:
                 return entry.asset
         return None
 
-    def _read(self, path: str, key: _Key, integrity: bool) -> Asset | _Read | None:
-        """Read and hash ``path`` under its lock, unless another thread just did."""
+    def _read(self, path: str, key: _Key | None, integrity: bool) -> Asset | _Read | None:
+        """Read and hash ``path`` under its lock, unless another thread just did. ``key`` is
+        what a ``stat`` just said of the file, ``None`` when it was not stat'ed."""
         with self._lock(path):
-            known = self._known(path, key, integrity)
-            if known is not None:
-                return known
+            if key is not None:
+                known = self._known(path, key, integrity)
+                if known is not None:
+                    return known
             real = self._base + path
             if _PROC_FD is None:
                 # Where an open file cannot tell its own path, resolve before opening.
@@ -452,69 +505,79 @@ class DiskIndex:
                 if _inside(self.root, real) is None:
                     return None
             keep = has_body(path)
-            read: _Read | None = None
-            for _ in range(_READ_ATTEMPTS):
-                try:
-                    # With /proc the open file is checked, so symlinks may be followed.
-                    fd = os.open(real, _OPEN_FLAGS if _PROC_FD is None else _FOLLOW_FLAGS)
-                except (OSError, ValueError) as error:
-                    if not isinstance(error, FileNotFoundError):
-                        self._warn_once(
-                            path,
-                            "static file %s cannot be read (%s): its URL stays unhashed; fix "
-                            "its permissions",
-                            real,
-                            getattr(error, "strerror", None) or error,
-                        )
+            for attempt in range(_READ_ATTEMPTS):
+                fd = self._open(path, real)
+                if fd is None:
                     return None
                 try:
                     try:
-                        # What was opened, symlinks resolved, must be an asset path under root:
-                        # checked on the open file, one readlink instead of an lstat per segment.
-                        if _PROC_FD is not None and not self._opened_inside(fd, path):
-                            return None
-                        before = os.fstat(fd)
-                        if not stat.S_ISREG(before.st_mode):
-                            return None
-                        was = _key(before)
-                        if read is None and was != key:
+                        was = _file_key(fd)
+                        if was is None:
+                            return None  # not a regular file
+                        if (
+                            attempt == 0
+                            and was != key
+                            and (path in self._entries or path in self._reads)
+                        ):
                             # The file opened may be newer than the caller's stat, and known.
                             known = self._known(path, was, integrity)
                             if known is not None:
                                 return known
-                        tee = _Tee(fd, before.st_size, keep=keep)
+                        tee = _Tee(fd, was[4], keep=keep)
                         digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
-                        after = os.fstat(fd)
+                        now = _file_key(fd)
+                        if now is None:
+                            return None
                     finally:
                         os.close(fd)
                 except OSError:
                     return None
-                now = _key(after)
-                data = b"".join(tee.chunks) if keep else None
-                if data is not None and _names_nothing(path, data):
-                    data = None  # served as it is: nothing to rewrite, nothing to keep
-                read = _Read(
-                    key=now,
-                    seq=next(self._seq),
-                    digest=digest,
-                    integrity=sri,
-                    size=size,
-                    data=data,
-                    stable=was == now,
-                )
-                if read.stable:
+                if now == was:
                     break
             # A file still changing after the last attempt is answered with that read,
             # not remembered, so that the next request looks again.
-            assert read is not None
-            if read.data is not None:
-                if read.stable:
+            assert now is not None  # each attempt returned unless it read a regular file
+            stable = now == was
+            seq = next(self._seq)
+            data = b"".join(tee.chunks) if keep else None
+            if data is not None and not _names_nothing(path, data):
+                read = _Read(now, seq, digest, sri, size, data, stable)
+                if stable:
                     self._reads[path] = read
                 return read
-            asset = self._asset(path, read, read.digest, read.integrity, read.size)
-            if read.stable:
-                self._entries[path] = _Entry(read.key, read.seq, asset)
+            # Served as it is: nothing to rewrite, nothing to keep.
+            asset = self._asset(path, now, digest, sri, size, digest)
+            if stable:
+                self._entries[path] = _Entry(now, seq, asset)
             return asset
+
+    def _open(self, path: str, real: str) -> int | None:
+        """A descriptor for the file at ``real`` (the asset ``path``), if that file is under
+        the root; ``None`` if there is none (or it cannot be opened, which is warned of)."""
+        try:
+            if _open_plain is not None and _PROC_FD is not None:
+                # With no symlink on the way the file is the one at that path: no readlink.
+                fd = _open_plain(real)
+                if fd >= 0:
+                    return fd
+            # With /proc the open file is checked, so symlinks may be followed.
+            fd = os.open(real, _OPEN_FLAGS if _PROC_FD is None else _FOLLOW_FLAGS)
+        except (OSError, ValueError) as error:
+            if getattr(error, "errno", None) not in _ABSENT:
+                self._warn_once(
+                    path,
+                    "static file %s cannot be read (%s): its URL stays unhashed; fix its "
+                    "permissions",
+                    real,
+                    getattr(error, "strerror", None) or error,
+                )
+            return None
+        # What was opened, symlinks resolved, must be an asset path under root: checked on
+        # the open file, one readlink instead of an lstat per segment.
+        if _PROC_FD is not None and not self._opened_inside(fd, path):
+            os.close(fd)
+            return None
+        return fd
 
     def _opened_inside(self, fd: int, path: str) -> bool:
         try:
@@ -537,23 +600,27 @@ class DiskIndex:
                 sri = _hash(read.data, True)[1]
         else:
             digest, sri, size = _hash(body, integrity)
-        asset = self._asset(path, read, digest, sri, size)
+        asset = self._asset(path, read.key, digest, sri, size, read.digest)
         if read.stable and local.loops == loops:
             # Kept to make the body again, without reading the file, when a dep changes.
             kept = read if body is not None or deps else None
             return self._store(path, _Entry(read.key, read.seq, asset, body, deps, kept))
         return asset
 
-    def _asset(self, path: str, read: _Read, digest: str, sri: str | None, size: int) -> Asset:
+    def _asset(
+        self, path: str, key: _Key, digest: str, sri: str | None, size: int, raw: str
+    ) -> Asset:
+        """The asset of the file version ``key`` (whose own MD5 is ``raw``), serving bytes of
+        MD5 ``digest``."""
         return Asset(
             path=path,
             hashed=hashed_name(path, digest[: self.hash_length]),
             digest=digest,
             size=size,
-            mtime_ns=read.key[2],
+            mtime_ns=key[2],
             integrity=sri,
-            rewritten=digest != read.digest,
-            file_key=read.key,
+            rewritten=digest != raw,
+            file_key=key,
         )
 
     def _store(self, path: str, entry: _Entry) -> Asset:

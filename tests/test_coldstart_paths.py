@@ -30,6 +30,20 @@ from hashstatic.naming import hashed_name
 from hashstatic.stylesheets import served_body
 
 CHUNK = cache._CHUNK
+ACCELERATED = cache._open_plain is not None and cache._file_key is not cache._fstat_key
+
+
+@pytest.fixture(autouse=True, params=["openat2", "readlink"])
+def opening(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs both ways a file is opened: ``openat2`` refusing symlinks (no
+    readlink needed), and ``open`` then a readlink of ``/proc/self/fd`` (where openat2 is
+    missing, and for any path a symlink is on)."""
+    if request.param == "openat2" and not ACCELERATED:
+        pytest.skip("no openat2 here, or hashstatic._speedups is not built")
+    if request.param == "readlink":
+        monkeypatch.setattr(cache, "_open_plain", None)
+        monkeypatch.setattr(cache, "_file_key", cache._fstat_key)
+    return str(request.param)
 
 
 def md5(data: bytes) -> str:
@@ -428,3 +442,29 @@ def test_tree_of_every_kind_hashes_as_the_full_rewrite_would(tmp_path: Path) -> 
         expected = data if made is None else made
         assert (asset.path, asset.digest, asset.size) == (path, md5(expected), len(expected))
         assert index.body(path) == made
+
+
+def test_paths_without_symlinks_need_no_readlink(
+    tmp_path: Path, opening: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With openat2 a readlink is made only where a symlink is on the way; without it, one
+    per file opened."""
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "site.css").write_bytes(b"h1 {}")
+    (tmp_path / "img.png").write_bytes(b"png")
+    (tmp_path / "alias.css").symlink_to("css/site.css")
+    links: list[str] = []
+    real = os.readlink
+
+    def counting(path: str, *args: object, **kwargs: object) -> str:
+        links.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "readlink", counting)
+    index = DiskIndex(tmp_path)
+    assert [index.lookup(p) is not None for p in ("css/site.css", "img.png")] == [True, True]
+    assert len(links) == (0 if opening == "openat2" else 2)
+    links.clear()
+    alias = index.lookup("alias.css")
+    assert alias is not None and alias.digest == md5(b"h1 {}")
+    assert len(links) == 1
