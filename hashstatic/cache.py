@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from hashstatic.naming import hashed_name
+from hashstatic.speedups import speedup
 from hashstatic.watch import Trust, local_watching
 
 log = logging.getLogger(__name__)
@@ -98,19 +99,8 @@ _FOLLOW_FLAGS = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
 
-def _load_open_plain() -> Callable[[str], int] | None:
-    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
-        return None
-    try:
-        from hashstatic import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    found: Callable[[str], int] | None = getattr(_speedups, "open_plain", None)
-    return found
-
-
 # openat2 with no symlinks followed (Linux 5.6+), or None.
-_open_plain = _load_open_plain()
+_open_plain: Callable[[str], int] | None = speedup("open_plain")
 
 
 def _fstat_key(fd: int) -> _Key | None:
@@ -119,19 +109,10 @@ def _fstat_key(fd: int) -> _Key | None:
     return _key(st) if stat.S_ISREG(st.st_mode) else None
 
 
-def _load_file_key() -> Callable[[int], _Key | None]:
-    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
-        return _fstat_key
-    try:
-        from hashstatic import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        return _fstat_key
-    found: Callable[[int], _Key | None] = getattr(_speedups, "file_key", _fstat_key)
-    return found
-
-
 # _fstat_key, in C where it can be: it is asked twice per file read.
-_file_key = _load_file_key()
+_file_key: Callable[[int], _Key | None] = speedup("file_key") or _fstat_key
+# bytes.find, 16 positions at a time where it can be (a source map comment is rare).
+_find: Callable[[bytes, bytes], int] = speedup("find") or bytes.find
 
 # (device, inode, mtime_ns, ctime_ns, size): what stat says about a version of a file.
 _Key = tuple[int, int, int, int, int]
@@ -265,6 +246,9 @@ def _covers(asset: Asset, integrity: bool) -> bool:
 class DiskIndex:
     """Hashes of the files under ``root``, computed on demand and revalidated by ``stat``."""
 
+    # Whether assets carry the file's mtime (a manifest has no clock: see manifest).
+    _clocked = True
+
     def __init__(
         self,
         root: str | os.PathLike[str],
@@ -281,7 +265,6 @@ class DiskIndex:
         # One lock per path, held while that file is read, so that concurrent first requests
         # for a file hash it once while requests for other files go ahead.
         self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
         # The latest read of a file served rewritten, until the entry made from it is stored:
         # a thread that waited for the lock takes these bytes instead of reading them again.
         self._reads: dict[str, _Read] = {}
@@ -363,11 +346,10 @@ class DiskIndex:
             if not is_safe_path(path):
                 return None, None
             if follow:  # nothing to compare a stat with: the open file is looked at instead
-                if not has_body(path):  # served as it is: it names nothing, no loop to watch
-                    found = self._read(path, None, integrity)
-                    assert not isinstance(found, _Read)
-                    return found, None
-                return self._refresh(path, None, integrity, seen), None
+                found = self._read(path, None, integrity)
+                if found is None or isinstance(found, Asset):
+                    return found, None  # served as it is: it names nothing, no loop to watch
+                return self._refresh(path, found.key, integrity, seen), None
         try:
             info = st = os.stat(self._base + path, follow_symlinks=follow)
             if stat.S_ISLNK(st.st_mode):
@@ -417,12 +399,10 @@ class DiskIndex:
         return entry.asset if _key(st) == entry.key else None
 
     def _lock(self, path: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._locks.setdefault(path, threading.Lock())
+        # setdefault is one step (str keys run no Python code): two threads get one lock.
+        return self._locks.get(path) or self._locks.setdefault(path, threading.Lock())
 
-    def _refresh(
-        self, path: str, key: _Key | None, integrity: bool, seen: Seen | None
-    ) -> Asset | None:
+    def _refresh(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
         """The slow half of :meth:`lookup`: the file is new or changed, or it names assets
         that may have changed.
 
@@ -447,9 +427,7 @@ class DiskIndex:
         finally:
             active.pop()
 
-    def _update(
-        self, path: str, key: _Key | None, integrity: bool, seen: Seen | None
-    ) -> Asset | None:
+    def _update(self, path: str, key: _Key, integrity: bool, seen: Seen | None) -> Asset | None:
         entry = self._entries.get(path)
         if entry is not None and entry.key == key and entry.read is not None:
             # The file is as it was read; the assets it names may not be.
@@ -613,14 +591,14 @@ class DiskIndex:
         """The asset of the file version ``key`` (whose own MD5 is ``raw``), serving bytes of
         MD5 ``digest``."""
         return Asset(
-            path=path,
-            hashed=hashed_name(path, digest[: self.hash_length]),
-            digest=digest,
-            size=size,
-            mtime_ns=key[2],
-            integrity=sri,
-            rewritten=digest != raw,
-            file_key=key,
+            path,
+            hashed_name(path, digest[: self.hash_length]),
+            digest,
+            size,
+            key[2] if self._clocked else 0,
+            sri,
+            digest != raw,
+            key,
         )
 
     def _store(self, path: str, entry: _Entry) -> Asset:
@@ -708,7 +686,7 @@ def _names_nothing(path: str, data: bytes) -> bool:
     stylesheets.served_body needs to rewrite anything (a source map comment, and the
     ``url(``, ``@import`` and ``image-set(`` that css.url_spans finds, in any case).
     """
-    if b"sourceMappingURL=" in data:
+    if _find(data, b"sourceMappingURL=") >= 0:
         return False
     if not is_stylesheet(path) or (b"(" not in data and b"@" not in data):
         return True

@@ -85,7 +85,7 @@ def build_manifest(
     such entries say ``"rewritten": true``.
     """
     check_prefix(prefix)
-    index = DiskIndex(root, hash_length=hash_length, prefix=prefix)
+    index = _ManifestIndex(root, hash_length=hash_length, prefix=prefix)
     paths = list(iter_files(index.root))
     if progress is not None:
         progress(0, len(paths))
@@ -98,7 +98,7 @@ def build_manifest(
                 f"cannot read {index.path_of(path)}: fix its permissions, or run again if "
                 "files were being changed"
             )
-        files[path] = _unclocked(asset)
+        files[path] = asset
     return Manifest(prefix=prefix, hash_length=hash_length, files=MappingProxyType(files))
 
 
@@ -188,19 +188,11 @@ class _Queue:
             self._low = self._high
 
 
-def _unclocked(asset: Asset) -> Asset:
-    """``asset`` as a manifest holds it: a manifest has no clock (``dataclasses.replace`` does
-    the same, at several times the cost per file)."""
-    return Asset(
-        path=asset.path,
-        hashed=asset.hashed,
-        digest=asset.digest,
-        size=asset.size,
-        mtime_ns=0,
-        integrity=asset.integrity,
-        rewritten=asset.rewritten,
-        file_key=asset.file_key,
-    )
+class _ManifestIndex(DiskIndex):
+    """The index a manifest is hashed with: its assets have no clock (``mtime_ns`` 0), as a
+    manifest's have, so that they need not be made again without it."""
+
+    _clocked = False
 
 
 def dumps_manifest(manifest: Manifest) -> str:

@@ -29,10 +29,11 @@ and the tests run them against each other.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from hashstatic.speedups import speedup
 
 WS = rb"\t\n\f\r "
 RAW_TEXT = (b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes")
@@ -178,13 +179,10 @@ Collect = Callable[
 
 
 def _load() -> tuple[Advance, Collect, bool]:
-    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+    advance_c, collect_c = speedup("advance"), speedup("collect")
+    if advance_c is None or collect_c is None:
         return advance_py, collect_py, False
-    try:
-        from hashstatic import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        return advance_py, collect_py, False
-    return _speedups.advance, _speedups.collect, True
+    return advance_c, collect_c, True
 
 
 advance, collect, ACCELERATED = _load()

@@ -43,6 +43,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from hashstatic.speedups import speedup
+
 if TYPE_CHECKING:
     from hashstatic.cache import Asset
 
@@ -180,18 +182,8 @@ class _Watcher:
             trust.clear()
 
 
-def _load_pending() -> Callable[[int], int] | None:
-    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
-        return None
-    try:
-        from hashstatic import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    pending: Callable[[int], int] | None = getattr(_speedups, "pending", None)
-    return pending
-
-
-_pending = _load_pending()
+# ioctl(FIONREAD) holding the GIL, or None (then select.poll).
+_pending: Callable[[int], int] | None = speedup("pending")
 _libc: Any = None
 _watcher: _Watcher | None = None
 _watcher_lock = threading.Lock()

@@ -1,8 +1,9 @@
-"""The two system calls of the index's read path that ``hashstatic._speedups`` makes in C
-(Linux): ``open_plain``, an ``openat2`` that follows no symlink, so that the file opened is
-the one at the path and no readlink of ``/proc/self/fd`` is needed; and ``file_key``, the
-parts of ``fstat`` the index compares. How the index uses them, and the readlink path they
-replace, are tested in test_coldstart_paths (every test there runs both ways)."""
+"""What ``hashstatic._speedups`` does in C for the index's read path: ``open_plain``, an
+``openat2`` that follows no symlink, so that the file opened is the one at the path and no
+readlink of ``/proc/self/fd`` is needed (Linux); ``file_key``, the parts of ``fstat`` the
+index compares; and ``find``, the rewriter's needle search as ``bytes.find``. How the index
+uses them, and the Python they replace, are tested in test_coldstart_paths (every test there
+runs both ways)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from hashstatic import cache
 
+needs_find = pytest.mark.skipif(cache._find is bytes.find, reason="no hashstatic._speedups")
 needs_openat2 = pytest.mark.skipif(
     cache._open_plain is None or cache._file_key is cache._fstat_key,
     reason="no openat2 here, or hashstatic._speedups is not built",
@@ -68,3 +70,20 @@ def test_file_key_is_fstat_for_files_and_none_for_the_rest(tmp_path: Path) -> No
             assert key == (cache._key(os.fstat(fd)) if expected else None)
         finally:
             os.close(fd)
+
+
+@needs_find
+def test_find_is_bytes_find_at_every_offset() -> None:
+    needle = b"sourceMappingURL="
+    for size in (0, 1, len(needle) - 1, len(needle), 16, 17, 31, 32, 33, 64, 100):
+        hay = bytes(range(32, 32 + size % 90)) * (size // 90 + 1)
+        hay = hay[:size]
+        assert cache._find(hay, needle) == hay.find(needle) == -1
+        for at in range(size - len(needle) + 1):
+            placed = hay[:at] + needle + hay[at + len(needle) :]
+            assert cache._find(placed, needle) == placed.find(needle), (size, at)
+    # Near misses: the first and last bytes in place, a byte between them wrong.
+    miss = b"x" * 40 + b"sourceMappingURL-=" + b"s" * 16 + b"=" * 20
+    assert cache._find(miss, needle) == -1
+    assert cache._find(b"ab", b"") == 0
+    assert cache._find(b"..sourceMappingURL=..", needle) == 2

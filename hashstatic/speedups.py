@@ -1,0 +1,23 @@
+"""Where the C accelerators of ``hashstatic._speedups`` are found.
+
+Each is optional: the extension may not be built (a platform without a compiler), may lack a
+function (``open_plain`` needs Linux's ``openat2``), or may be turned off with the environment
+variable ``HASHSTATIC_PURE_PYTHON=1`` (how the tests and benchmarks run the Python versions).
+Callers fall back to their Python version when :func:`speedup` answers ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def speedup(name: str) -> Any:
+    """``hashstatic._speedups.<name>``, or ``None`` where it is not to be had."""
+    if os.environ.get("HASHSTATIC_PURE_PYTHON"):
+        return None
+    try:
+        from hashstatic import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return getattr(_speedups, name, None)
