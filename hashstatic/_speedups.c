@@ -776,12 +776,16 @@ speedups_open_plain(PyObject *module, PyObject *arg)
         .mode = 0,
         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    long fd = syscall(SYS_openat2, AT_FDCWD, PyBytes_AS_STRING(bytes), &how, sizeof how);
+    long fd;
+    int error;
+    Py_BEGIN_ALLOW_THREADS
+    fd = syscall(SYS_openat2, AT_FDCWD, PyBytes_AS_STRING(bytes), &how, sizeof how);
+    error = errno;
+    Py_END_ALLOW_THREADS
     if (fd >= 0) {
         Py_DECREF(bytes);
         return PyLong_FromLong(fd);
     }
-    int error = errno;
     if (error == ENOSYS || error == EPERM || error == E2BIG) {
         /* E2BIG, EPERM: a kernel or filter that does not know this call or this struct. */
         openat2_missing = 1;

@@ -486,6 +486,10 @@ class DiskIndex:
             for attempt in range(_READ_ATTEMPTS):
                 fd = self._open(path, real)
                 if fd is None:
+                    if path not in self._entries and path not in self._reads:
+                        # A name with no file keeps nothing, not even its lock: memory
+                        # cannot grow with requests for random names.
+                        self._locks.pop(path, None)
                     return None
                 try:
                     try:

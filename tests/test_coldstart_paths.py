@@ -470,3 +470,17 @@ def test_paths_without_symlinks_need_no_readlink(
     alias = index.lookup("alias.css")
     assert alias is not None and alias.digest == md5(b"h1 {}")
     assert len(links) == 1
+
+
+def test_names_with_no_file_leave_nothing_behind(tmp_path: Path) -> None:
+    """A client asking for random names: a cold lookup opens before it makes anything for
+    the path (its lock included), so that memory cannot grow with such requests."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "x.png").write_bytes(b"png")
+    index = DiskIndex(tmp_path)
+    assert index.lookup("img/x.png") is not None
+    kept = (dict(index._locks), dict(index._entries), dict(index._reads))
+    for i in range(300):
+        for name in (f"img/nothing-{i}.png", f"gone-{i}/a.css", f"img/x.png/{i}.js"):
+            assert index.lookup(name) is None
+    assert (index._locks, index._entries, index._reads) == kept
