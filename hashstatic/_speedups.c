@@ -752,7 +752,7 @@ PyDoc_STRVAR(open_plain_doc,
 "readlink of /proc/self/fd to learn where the file is). -1 when that cannot\n"
 "be had: a symbolic link is on the way, or the kernel has no openat2; the\n"
 "caller then opens as it otherwise would. Other failures raise OSError.\n"
-"The interpreter lock is held: the call does not wait on anything.");
+"The interpreter lock is released during the call, as os.open does.");
 
 static PyObject *
 speedups_open_plain(PyObject *module, PyObject *arg)
