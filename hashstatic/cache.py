@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
-from hashstatic.naming import hashed_name
+from hashstatic.naming import with_hash
 from hashstatic.speedups import speedup
 from hashstatic.watch import Trust, local_watching
 
@@ -596,7 +596,7 @@ class DiskIndex:
         MD5 ``digest``."""
         return Asset(
             path,
-            hashed_name(path, digest[: self.hash_length]),
+            with_hash(path, digest[: self.hash_length]),
             digest,
             size,
             key[2] if self._clocked else 0,

@@ -26,13 +26,18 @@ def hashed_name(path: str, digest: str) -> str:
     if not _HEX.fullmatch(digest):
         # Anything else could not be read back by split_hash (and would never be served).
         raise ValueError(f"hash {digest!r} is not lowercase hexadecimal")
-    head, slash, segment = path.rpartition("/")
-    if not segment:
+    if not path or path[-1] == "/":
         raise ValueError(f"{path!r} names a directory; only files have hashed names")
-    dot = segment.rfind(".")
-    if dot <= 0:  # no extension (a leading dot starts the name)
-        dot = len(segment)
-    return f"{head}{slash}{segment[:dot]}.{digest}{segment[dot:]}"
+    return with_hash(path, digest)
+
+
+def with_hash(path: str, digest: str) -> str:
+    """:func:`hashed_name` of a file's path and a digest known to be lowercase hex (from
+    ``hexdigest``), unchecked: the index names every file it hashes with it."""
+    dot = path.rfind(".")
+    if dot <= path.rfind("/") + 1:  # no extension in the last segment (a leading dot starts
+        dot = len(path)  # the name)
+    return path[:dot] + "." + digest + path[dot:]
 
 
 def split_hash(path: str, hash_length: int) -> tuple[str, str] | None:

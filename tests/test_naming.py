@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hashstatic.naming import hashed_name, is_html, split_hash, unhashed_candidates
+from hashstatic.naming import hashed_name, is_html, split_hash, unhashed_candidates, with_hash
 
 H = "3f2a9c1b7d4e"  # 12 hex characters, the default hash length
 H2 = "0123456789ab"
@@ -29,6 +29,7 @@ H2 = "0123456789ab"
 )
 def test_hashed_name(path: str, expected: str) -> None:
     assert hashed_name(path, H) == expected
+    assert with_hash(path, H) == expected  # the index's unchecked form
 
 
 @pytest.mark.parametrize(
