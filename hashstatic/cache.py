@@ -21,7 +21,7 @@ stylesheets that name each other, or change while they are looked up, cannot dea
 
 from __future__ import annotations
 
-import base64
+import binascii
 import errno
 import hashlib
 import itertools
@@ -32,7 +32,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from hashstatic.naming import with_hash
 from hashstatic.speedups import speedup
@@ -468,7 +468,9 @@ class DiskIndex:
     def _read(self, path: str, key: _Key | None, integrity: bool) -> Asset | _Read | None:
         """Read and hash ``path`` under its lock, unless another thread just did. ``key`` is
         what a ``stat`` just said of the file, ``None`` when it was not stat'ed."""
-        with self._lock(path):
+        locks = self._locks  # self._lock(path), without the call: this is every cold lookup
+        lock = locks.get(path) or locks.setdefault(path, threading.Lock())
+        with lock:
             if key is not None:
                 known = self._known(path, key, integrity)
                 if known is not None:
@@ -664,22 +666,26 @@ class DiskIndex:
         """
         md5 = hashlib.md5(usedforsecurity=False)
         sha = hashlib.sha384() if integrity else None
-        size = 0
-        while chunk := stream.read(_CHUNK):
-            md5.update(chunk)
-            if sha is not None:
-                sha.update(chunk)
-            size += len(chunk)
-        sri = None if sha is None else "sha384-" + base64.b64encode(sha.digest()).decode("ascii")
-        return md5.hexdigest(), sri, size
+        if isinstance(stream, _Tee):  # the index's own: read to the end in one call, not per read
+            size = stream.hash_into(md5, sha)
+        else:
+            size = 0
+            while chunk := stream.read(_CHUNK):
+                md5.update(chunk)
+                if sha is not None:
+                    sha.update(chunk)
+                size += len(chunk)
+        return md5.hexdigest(), None if sha is None else _sri(sha.digest()), size
 
 
 def _hash(data: bytes, integrity: bool) -> tuple[str, str | None, int]:
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    sri = (
-        "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode() if integrity else None
-    )
-    return md5, sri, len(data)
+    return md5, _sri(hashlib.sha384(data).digest()) if integrity else None, len(data)
+
+
+def _sri(sha384: bytes) -> str:
+    """The Subresource Integrity string of a SHA-384 digest."""
+    return "sha384-" + binascii.b2a_base64(sha384, newline=False).decode("ascii")
 
 
 def _names_nothing(path: str, data: bytes) -> bool:
@@ -727,6 +733,25 @@ class _Tee:
         if self.keep:
             self.chunks.append(data)
         return data
+
+    def hash_into(self, md5: Any, sha: Any) -> int:
+        """Read to the end as :meth:`read` reads (the same sizes), updating ``md5`` and
+        ``sha`` (unless ``None``) with each chunk; the number of bytes read."""
+        fd, left, keep, chunks = self.fd, self.left, self.keep, self.chunks
+        size = 0
+        while not self.ended:
+            want = _CHUNK if left < 0 else min(_CHUNK, left + 1)
+            data = os.read(fd, want)
+            md5.update(data)
+            if sha is not None:
+                sha.update(data)
+            if keep:
+                chunks.append(data)
+            size += len(data)
+            left -= len(data)
+            self.ended = not data or (left == 0 and len(data) < want)
+        self.left = left
+        return size
 
 
 class FrozenIndex:

@@ -145,13 +145,22 @@ def _hash_all(
         except (OSError, ValueError):
             return 0  # gone: its lookup says so
 
-    plain = [i for i, path in enumerate(paths) if not has_body(path)]
-    served = [i for i, path in enumerate(paths) if has_body(path)]
+    plain: list[int] = []
+    served: list[int] = []
+    for i, path in enumerate(paths):
+        (served if has_body(path) else plain).append(i)
     with concurrent.futures.ThreadPoolExecutor(
         max(1, len(done) - 1), "hashstatic-manifest"
     ) as pool:
+        if len(done) > 1:
+            # A helper sorts the stylesheets and scripts while the calling thread begins on
+            # the files served as they are.
+            later = pool.submit(sorted, served, key=size)
+            plain.sort(key=size)
         for group in (plain, served):
-            queue = _Queue(sorted(group, key=size) if len(done) > 1 else group)
+            if group is served and len(done) > 1:
+                group = later.result()
+            queue = _Queue(group)
             helpers = [pool.submit(work, w, queue) for w in range(1, len(done))]
             try:
                 work(0, queue)

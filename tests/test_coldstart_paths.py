@@ -484,3 +484,34 @@ def test_names_with_no_file_leave_nothing_behind(tmp_path: Path) -> None:
         for name in (f"img/nothing-{i}.png", f"gone-{i}/a.css", f"img/x.png/{i}.js"):
             assert index.lookup(name) is None
     assert (index._locks, index._entries, index._reads) == kept
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 7])
+@pytest.mark.parametrize("change", [0, 1, 5000, -1, "empty"])
+def test_tee_hashes_in_one_call_as_its_reads_would(
+    tmp_path: Path, size: int, change: int | str
+) -> None:
+    """``_digest`` reads the index's own stream with one ``hash_into`` call instead of a
+    ``read`` per chunk: the same reads, whatever the file did after its ``fstat``."""
+    target = tmp_path / "a.js"
+    after = b"" if change == "empty" else body(max(0, size + int(change)), seed=1)
+
+    def run(whole: bool) -> tuple[str, int, bytes, list[int]]:
+        target.write_bytes(body(size))
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            tee = cache._Tee(fd, os.fstat(fd).st_size, keep=True)
+            target.write_bytes(after)  # same inode: what the descriptor reads changes
+            md5_ = hashlib.md5()
+            if whole:
+                count = tee.hash_into(md5_, None)
+            else:
+                count = 0
+                while chunk := tee.read(CHUNK):
+                    md5_.update(chunk)
+                    count += len(chunk)
+            return md5_.hexdigest(), count, b"".join(tee.chunks), [len(c) for c in tee.chunks]
+        finally:
+            os.close(fd)
+
+    assert run(whole=True) == run(whole=False)
