@@ -17,8 +17,6 @@ from types import FrameType
 from typing import TextIO, cast
 from wsgiref.types import WSGIApplication
 
-import waitress
-
 from hashstatic.manifest import (
     ManifestError,
     build_manifest,
@@ -26,8 +24,6 @@ from hashstatic.manifest import (
     dumps_manifest,
     write_manifest,
 )
-from hashstatic.middleware import HashStatic
-from hashstatic.site import Site
 
 
 class CommandError(Exception):
@@ -107,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need neither WebOb nor waitress, and a deploy
+    # script runs them often (an import of the middleware costs more than a small manifest).
+    import waitress
+
+    from hashstatic.middleware import HashStatic
+    from hashstatic.site import Site
+
     root = _directory(args.root)
     app: WSGIApplication
     if args.app is None:

@@ -8,6 +8,7 @@ Callers fall back to their Python version when :func:`speedup` answers ``None``.
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -17,7 +18,7 @@ def speedup(name: str) -> Any:
     if os.environ.get("HASHSTATIC_PURE_PYTHON"):
         return None
     try:
-        from hashstatic import _speedups  # type: ignore[attr-defined]
+        speedups = importlib.import_module("hashstatic._speedups")
     except ImportError:
         return None
-    return getattr(_speedups, name, None)
+    return getattr(speedups, name, None)

@@ -352,3 +352,21 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "serve" in out
     assert "manifest" in out
+
+
+def test_commands_other_than_serve_start_without_webob_or_waitress() -> None:
+    """A deploy script runs ``hashstatic manifest``, ``build`` and ``nginx`` often: they do
+    not import the middleware (WebOb) or the server, which cost more than a small manifest."""
+    probe = (
+        "import sys, hashstatic.cli, hashstatic.build, hashstatic.nginx\n"
+        "print(sorted(m for m in ('webob', 'waitress', 'hashstatic.middleware') "
+        "if m in sys.modules))\n"
+        "from hashstatic import HashStatic\n"
+        "print(HashStatic.__module__)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "hashstatic.middleware"]
