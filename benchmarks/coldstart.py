@@ -9,9 +9,10 @@ for every method. Then, in rounds that rotate the order:
 * ``hashlib.md5`` loop: Python reading each file in 256 KiB blocks into ``hashlib.md5``, the
   floor for any Python implementation (for reference);
 * ``DiskIndex``: what a development process does cold: a fresh index asked for every file
-  (``lookup``: a ``stat``, an ``open``, the ``/proc/self/fd`` check that the open file is
-  under the root, two ``fstat``, MD5; stylesheets and scripts are searched for references and
-  source maps, and those that name assets are rewritten);
+  (``lookup`` of a file not seen before: an ``openat2`` that refuses symlinks, so that the
+  file opened is the one under the root, two ``fstat``, the reads, MD5; stylesheets and
+  scripts are searched for references and source maps, and those that name assets are
+  rewritten);
 * ``build_manifest``: what ``hashstatic manifest`` and ``build`` do: walk the tree, then each
   file as above plus the SHA-384 integrity, on every core;
 * ``hashstatic manifest`` CLI: the whole command in a new process, JSON written included.
@@ -19,9 +20,10 @@ for every method. Then, in rounds that rotate the order:
 Throughput is the tree's bytes over the median time; the ratio is to ``md5sum``'s.
 
 Two floors are measured in the same rounds (under ``floors`` in the JSON), to tell what is
-out of reach from what is slow: the system calls the index's guarantees need, in the
+out of reach from what is slow: the system calls of the index's portable read path, in the
 cheapest Python (``stat``, ``open``, ``readlink`` of ``/proc/self/fd/N``, ``fstat`` before
-and after, ``os.read``, MD5; Linux only), and ``md5sum`` and ``openssl dgst -sha384`` (the
+and after, ``os.read``, MD5; Linux only; the index now skips the ``stat`` and, with
+``openat2``, the ``readlink``), and ``md5sum`` and ``openssl dgst -sha384`` (the
 SHA-384 that hashlib uses; coreutils' ``sha384sum`` is 1.5x slower) run at once, one process
 each: both digests in C on two cores, what ``build_manifest`` computes.
 

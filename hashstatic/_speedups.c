@@ -696,20 +696,31 @@ PyDoc_STRVAR(pending_doc,
 "threaded server every release of the lock may hand it to another thread for\n"
 "a whole switch interval (hashstatic.watch asks this on every response).");
 
+/* The file descriptor arg, or -1 with an exception set (naming the function who). */
+static int
+descriptor(PyObject *arg, const char *who)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s: not a file descriptor", who);
+        return -1;
+    }
+    return (int)fd;
+}
+
 static PyObject *
 speedups_pending(PyObject *module, PyObject *arg)
 {
     (void)module;
-    long fd = PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "pending: not a file descriptor");
+    int fd = descriptor(arg, "pending");
+    if (fd < 0) {
         return NULL;
     }
     int n = 0;
-    if (ioctl((int)fd, FIONREAD, &n) < 0) {
+    if (ioctl(fd, FIONREAD, &n) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyLong_FromLong(n);
@@ -816,16 +827,12 @@ static PyObject *
 speedups_file_key(PyObject *module, PyObject *arg)
 {
     (void)module;
-    long fd = PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "file_key: not a file descriptor");
+    int fd = descriptor(arg, "file_key");
+    if (fd < 0) {
         return NULL;
     }
     struct stat st;
-    if (fstat((int)fd, &st) < 0) {
+    if (fstat(fd, &st) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     if (!S_ISREG(st.st_mode)) {
