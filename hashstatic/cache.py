@@ -95,8 +95,11 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 _FOLLOW_FLAGS = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
-# Errors of an open that mean "no such file", as a stat would have said: not warned of.
-_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+# Errors of an open that mean "no such file" or "not a regular file" (a socket, a device with
+# no driver), as a stat would have said: not warned of.
+_ABSENT = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.ENXIO, errno.ENODEV}
+)
 
 
 # openat2 with no symlinks followed (Linux 5.6+), or None.

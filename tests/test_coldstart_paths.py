@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -515,3 +516,19 @@ def test_tee_hashes_in_one_call_as_its_reads_would(
             os.close(fd)
 
     assert run(whole=True) == run(whole=False)
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+def test_socket_in_the_root_is_no_asset_and_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opened rather than stat'ed, a socket fails its open (ENXIO): that is "not a file", as
+    the stat said before, not a file to fix the permissions of."""
+    listening = socket.socket(socket.AF_UNIX)
+    try:
+        listening.bind(str(tmp_path / "a.sock"))
+        with caplog.at_level(logging.WARNING, logger="hashstatic"):
+            assert DiskIndex(tmp_path).lookup("a.sock") is None
+    finally:
+        listening.close()
+    assert caplog.records == []
