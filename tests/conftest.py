@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,29 @@ _LISTENING = re.compile(r" on (http://\S+/)$")
 
 
 _FIGURES: list[str] = []
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative path -> bytes) under ``root``, making directories."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+@contextmanager
+def unprivileged() -> Iterator[None]:
+    """Run the block as a user that permissions apply to (root reads anything)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    try:
+        os.seteuid(65534)  # nobody
+    except PermissionError:
+        pytest.skip("running as root without the right to change user: chmod cannot bite")
+    try:
+        yield
+    finally:
+        os.seteuid(0)
 
 
 @pytest.fixture

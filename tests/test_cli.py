@@ -19,7 +19,7 @@ from urllib.request import urlopen
 import pytest
 
 from hashstatic.cli import main
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, write_files
 
 SITE = REPO_ROOT / "examples" / "site"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -66,9 +66,7 @@ def static(tmp_path: Path) -> Path:
         "LICENSE": b"MIT\n",
         "img/deep/logo.svg": b"<svg/>",
     }
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
+    write_files(root, files)
     return root
 
 

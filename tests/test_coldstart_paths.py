@@ -15,8 +15,7 @@ import os
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +28,7 @@ from hashstatic.cache import Asset, DiskIndex
 from hashstatic.css import url_spans
 from hashstatic.naming import hashed_name
 from hashstatic.stylesheets import served_body
+from tests.conftest import unprivileged
 
 CHUNK = cache._CHUNK
 ACCELERATED = cache._open_plain is not None and cache._file_key is not cache._fstat_key
@@ -268,22 +268,6 @@ def test_fifo_swapped_in_between_reads_never_blocks(tmp_path: Path) -> None:
     assert len(index.reads) == 1
 
 
-@contextmanager
-def as_nobody() -> Iterator[None]:
-    """Permissions bite only for a user other than root: become one for the block."""
-    if os.geteuid() != 0:
-        yield
-        return
-    try:
-        os.seteuid(65534)
-    except PermissionError:
-        pytest.skip("root without the right to change user: chmod cannot bite")
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-
-
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX permissions")
 def test_unreadable_file_is_not_an_asset_and_is_logged_once(
     caplog: pytest.LogCaptureFixture,
@@ -296,7 +280,7 @@ def test_unreadable_file_is_not_an_asset_and_is_logged_once(
         (root / "locked.css").write_bytes(b"b {}")
         (root / "locked.css").chmod(0)
         index = WatchedIndex(root)
-        with caplog.at_level(logging.WARNING, logger="hashstatic"), as_nobody():
+        with caplog.at_level(logging.WARNING, logger="hashstatic"), unprivileged():
             answers = [index.lookup("locked.css") for _ in range(3)]
             readable = index.lookup("open.css")
         assert answers == [None, None, None]

@@ -16,7 +16,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pytest
 from webob import Request
 
 from hashstatic import HashStatic, watch
+from tests.conftest import unprivileged
 from tests.servers import running
 from tests.test_middleware import wrap
 
@@ -341,22 +341,6 @@ def test_client_gone_while_a_file_streams_closes_the_file(root: Path) -> None:
 
 
 # --- files that cannot be served --------------------------------------------------------------
-
-
-@contextmanager
-def unprivileged() -> Iterator[None]:
-    """Run the block as a user that permissions apply to (root reads anything)."""
-    if os.geteuid() != 0:
-        yield
-        return
-    try:
-        os.seteuid(65534)  # nobody
-    except PermissionError:
-        pytest.skip("running as root without the right to change user: chmod cannot bite")
-    try:
-        yield
-    finally:
-        os.seteuid(0)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from webob import Request, Response
 
 from hashstatic.site import Site
+from tests.conftest import write_files
 
 PAGE = b"<!doctype html><title>Home</title>\n"
 
@@ -29,9 +30,7 @@ def site(tmp_path: Path) -> Site:
         ".env": b"SECRET=1",
         ".git/config": b"[core]",
     }
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
+    write_files(root, files)
     (tmp_path / "secret.txt").write_bytes(b"outside the root")
     os.symlink(tmp_path / "secret.txt", root / "leak.txt")
     os.symlink(root / "docs" / "page.html", root / "alias.html")

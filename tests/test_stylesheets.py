@@ -8,21 +8,16 @@ import pytest
 
 from hashstatic.cache import DiskIndex
 from hashstatic.stylesheets import reference_cycle, rewrite_stylesheet
+from tests.conftest import write_files
 
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def write(root: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-
-
 def test_stylesheet_is_hashed_after_its_references(tmp_path: Path) -> None:
     font = b"wOF2 font bytes"
-    write(
+    write_files(
         tmp_path, {"css/site.css": b"@font-face{src:url(../fonts/a.woff2)}", "fonts/a.woff2": font}
     )
     index = DiskIndex(tmp_path)
@@ -35,7 +30,7 @@ def test_stylesheet_is_hashed_after_its_references(tmp_path: Path) -> None:
 
 
 def test_changed_font_changes_the_stylesheet_hash(tmp_path: Path) -> None:
-    write(tmp_path, {"css/site.css": b"a{src:url(../fonts/a.woff2)}", "fonts/a.woff2": b"v1"})
+    write_files(tmp_path, {"css/site.css": b"a{src:url(../fonts/a.woff2)}", "fonts/a.woff2": b"v1"})
     index = DiskIndex(tmp_path)
     before = index.lookup("css/site.css")
     (tmp_path / "fonts/a.woff2").write_bytes(b"v2, longer")
@@ -49,7 +44,7 @@ def test_changed_font_changes_the_stylesheet_hash(tmp_path: Path) -> None:
 
 
 def test_nested_import_changes_propagate(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "a.css": b'@import "b.css";',
@@ -71,7 +66,7 @@ def test_reference_cycle_is_left_unhashed_whichever_file_comes_first(tmp_path: P
         "b.css": b'@import "a.css";',
         "i.png": b"png",
     }
-    write(tmp_path, files)
+    write_files(tmp_path, files)
     one = DiskIndex(tmp_path)
     one_a, one_b = one.lookup("a.css"), one.lookup("b.css")
     two = DiskIndex(tmp_path)
@@ -85,7 +80,7 @@ def test_reference_cycle_is_left_unhashed_whichever_file_comes_first(tmp_path: P
 
 
 def test_reference_to_a_cycle_from_outside_is_hashed(tmp_path: Path) -> None:
-    write(
+    write_files(
         tmp_path,
         {
             "main.css": b'@import "a.css";',
@@ -100,7 +95,7 @@ def test_reference_to_a_cycle_from_outside_is_hashed(tmp_path: Path) -> None:
 
 
 def test_self_reference_is_left_alone(tmp_path: Path) -> None:
-    write(tmp_path, {"a.css": b"x{background:url(a.css)}"})
+    write_files(tmp_path, {"a.css": b"x{background:url(a.css)}"})
     index = DiskIndex(tmp_path)
     assert index.lookup("a.css") is not None
     assert index.body("a.css") is None  # unchanged: served from the file
@@ -136,7 +131,7 @@ def test_reference_cycle(graph: dict[str, list[str]], start: str, cycle: set[str
 
 
 def test_rewrite_keeps_comments_strings_and_unknown_urls(tmp_path: Path) -> None:
-    write(tmp_path, {"i.png": b"i"})
+    write_files(tmp_path, {"i.png": b"i"})
     index = DiskIndex(tmp_path)
     css = b'/* url(i.png) */ a{content:"url(i.png)";b:url(none.png);c:url(data:x);d:url( "i.png" )}'
     out, used = rewrite_stylesheet(css, "s.css", "/static/", index.lookup)
@@ -171,7 +166,7 @@ def test_rewrite_keeps_comments_strings_and_unknown_urls(tmp_path: Path) -> None
 def test_source_map_comment_is_hashed(
     tmp_path: Path, name: str, text: bytes, expected: bytes
 ) -> None:
-    write(tmp_path, {name: text, "js/app.js.map": b'{"version":3}'})
+    write_files(tmp_path, {name: text, "js/app.js.map": b'{"version":3}'})
     index = DiskIndex(tmp_path)
     asset = index.lookup(name)
     body = index.body(name)
@@ -181,7 +176,7 @@ def test_source_map_comment_is_hashed(
 
 
 def test_missing_source_map_is_left_alone(tmp_path: Path) -> None:
-    write(tmp_path, {"app.js": b"x=1;\n//# sourceMappingURL=app.js.map\n"})
+    write_files(tmp_path, {"app.js": b"x=1;\n//# sourceMappingURL=app.js.map\n"})
     index = DiskIndex(tmp_path)
     asset = index.lookup("app.js")
     assert asset is not None and asset.digest == md5(b"x=1;\n//# sourceMappingURL=app.js.map\n")
@@ -190,14 +185,14 @@ def test_missing_source_map_is_left_alone(tmp_path: Path) -> None:
 
 def test_only_the_last_source_map_comment_counts(tmp_path: Path) -> None:
     js = b"//# sourceMappingURL=a.map\nx\n//# sourceMappingURL=b.map\n"
-    write(tmp_path, {"app.js": js, "a.map": b"a", "b.map": b"b"})
+    write_files(tmp_path, {"app.js": js, "a.map": b"a", "b.map": b"b"})
     index = DiskIndex(tmp_path)
     index.lookup("app.js")
     assert index.body("app.js") == js.replace(b"=b.map", f"=b.{md5(b'b')[:12]}.map".encode())
 
 
 def test_changed_map_changes_the_script_hash(tmp_path: Path) -> None:
-    write(tmp_path, {"app.js": b"//# sourceMappingURL=app.js.map", "app.js.map": b"1"})
+    write_files(tmp_path, {"app.js": b"//# sourceMappingURL=app.js.map", "app.js.map": b"1"})
     index = DiskIndex(tmp_path)
     before = index.lookup("app.js")
     (tmp_path / "app.js.map").write_bytes(b"22")

@@ -18,6 +18,7 @@ import pytest
 
 from hashstatic import watch
 from hashstatic.cache import Asset, DiskIndex
+from tests.conftest import write_files
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -57,9 +58,7 @@ def make_tree(root: Path) -> None:
         "js/app.js": b"run();\n//# sourceMappingURL=app.js.map\n",
         "js/app.js.map": b'{"version":3}',
     }
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
+    write_files(root, files)
 
 
 @pytest.fixture
