@@ -471,9 +471,7 @@ class DiskIndex:
     def _read(self, path: str, key: _Key | None, integrity: bool) -> Asset | _Read | None:
         """Read and hash ``path`` under its lock, unless another thread just did. ``key`` is
         what a ``stat`` just said of the file, ``None`` when it was not stat'ed."""
-        locks = self._locks  # self._lock(path), without the call: this is every cold lookup
-        lock = locks.get(path) or locks.setdefault(path, threading.Lock())
-        with lock:
+        with self._lock(path):
             if key is not None:
                 known = self._known(path, key, integrity)
                 if known is not None:
@@ -501,11 +499,7 @@ class DiskIndex:
                         was = _file_key(fd)
                         if was is None:
                             return None  # not a regular file
-                        if (
-                            attempt == 0
-                            and was != key
-                            and (path in self._entries or path in self._reads)
-                        ):
+                        if attempt == 0 and was != key:
                             # The file opened may be newer than the caller's stat, and known.
                             known = self._known(path, was, integrity)
                             if known is not None:
