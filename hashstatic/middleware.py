@@ -303,32 +303,38 @@ class _Exchange:
     def _streaming_headers(self) -> list[tuple[str, str]]:
         if self.rewriter is None:
             return self.headers
-        drop = {"content-length", "last-modified"} if not self.owner.frozen else {"content-length"}
-        headers = [(k, v) for k, v in self.headers if k.lower() not in drop]
+        # One pass: the length is the app's, not ours; in development so are the validators
+        # (the ETag needs the body, see finish), frozen they are the manifest's as well.
         fp = self.owner.index.fingerprint
-        for i, (k, v) in enumerate(headers):
-            if k.lower() == "etag":
+        headers: list[tuple[str, str]] = []
+        tagged = False
+        for k, v in self.headers:
+            lk = k.lower()
+            if lk == "content-length":
+                continue
+            if lk == "last-modified":
                 if fp is None:
-                    del headers[i]  # development: the ETag needs the body (see finish)
-                else:
-                    headers[i] = (k, conditional.add_fingerprint(v, fp[:12]))
-                break
-        if fp is not None:
-            headers = self._frozen_last_modified(headers)
+                    continue
+                v = self._frozen_last_modified(v)
+            elif lk == "etag" and not tagged:
+                tagged = True
+                if fp is None:
+                    continue
+                v = conditional.add_fingerprint(v, fp[:12])
+            headers.append((k, v))
         return headers
 
-    def _frozen_last_modified(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _frozen_last_modified(self, value: str) -> str:
+        """The app's Last-Modified, or the manifest's time when that is later."""
         from email.utils import formatdate, parsedate_to_datetime
 
-        for i, (k, v) in enumerate(headers):
-            if k.lower() == "last-modified":
-                try:
-                    app_time = parsedate_to_datetime(v).timestamp()
-                except (TypeError, ValueError, IndexError, OverflowError):
-                    app_time = 0.0
-                if app_time < self.owner._manifest_mtime:
-                    headers[i] = (k, formatdate(self.owner._manifest_mtime, usegmt=True))
-        return headers
+        try:
+            app_time = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            app_time = 0.0
+        if app_time < self.owner._manifest_mtime:
+            return formatdate(self.owner._manifest_mtime, usegmt=True)
+        return value
 
     def finish(self, result: Iterable[bytes]) -> Iterable[bytes]:
         if self.rewriter is None or self.environ.get("REQUEST_METHOD") == "HEAD":

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,50 @@ def test_page_cached_before_asset_change_is_not_304(root: Path, mode: str) -> No
         assert after.status_int == 200
         assert after.headers["ETag"] != etag
         assert after.body == hashed_page({**FILES, "css/site.css": b"body { color: green }\n"})
+
+
+def last_modified_app(when: int) -> Any:
+    """A page app that sends Last-Modified and answers If-Modified-Since itself."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        res = Response(body=PAGE, content_type="text/html", conditional_response=True)
+        res.last_modified = when
+        return res(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+def test_development_drops_last_modified_and_never_passes_if_modified_since(root: Path) -> None:
+    # The page's bytes change when an asset does, whatever the app's clock says.
+    mw = wrap(last_modified_app(1_000_000_000), root, "dev")
+    res = Request.blank("/").get_response(mw)
+    assert "Last-Modified" not in res.headers
+    assert res.body == hashed_page()
+    later = formatdate(2_000_000_000, usegmt=True)
+    res = Request.blank("/", headers={"If-Modified-Since": later}).get_response(mw)
+    assert res.status_int == 200 and res.body == hashed_page()
+
+
+@pytest.mark.parametrize("app_is_newer", [False, True], ids=["app-older", "app-newer"])
+def test_manifest_last_modified_is_never_older_than_the_manifest(
+    root: Path, app_is_newer: bool
+) -> None:
+    manifest = root.parent / "manifest.json"
+    write_manifest(build_manifest(root), manifest)
+    built = 1_500_000_000
+    os.utime(manifest, (built, built))
+    app_time = 1_600_000_000 if app_is_newer else 1_000_000_000
+    mw = HashStatic(last_modified_app(app_time), root, manifest=manifest)
+    res = Request.blank("/").get_response(mw)
+    assert res.headers["Last-Modified"] == formatdate(max(app_time, built), usegmt=True)
+    assert res.body == hashed_page()
+    # A date from before the manifest cannot be a page rewritten with it: not passed on.
+    older = formatdate(built - 1, usegmt=True)
+    res = Request.blank("/", headers={"If-Modified-Since": older}).get_response(mw)
+    assert res.status_int == 200
+    newest = formatdate(max(app_time, built), usegmt=True)
+    res = Request.blank("/", headers={"If-Modified-Since": newest}).get_response(mw)
+    assert res.status_int == 304
 
 
 def test_tag_from_an_older_manifest_is_never_304(root: Path) -> None:
