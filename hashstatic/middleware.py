@@ -203,6 +203,7 @@ class _Exchange:
         self.client_tags: list[str] = []  # the client's If-None-Match, for our own 304
         self.result_closed = False  # the app's iterable has been closed (by us)
         self.translated: dict[str, str] = {}  # app ETag -> the tag we gave the client
+        self.has_etag = False  # the app's headers hold an ETag
 
     # Request side: conditional headers the app would answer without knowing asset state.
     def prepare_request(self) -> None:
@@ -259,12 +260,16 @@ class _Exchange:
                 self._retag_304(headers)
             return None
         ctype = encoding = ""
+        has_etag = False
         for k, v in headers:
             lk = k.lower()
             if lk == "content-type":
                 ctype = v.split(";", 1)[0].strip().lower()
             elif lk == "content-encoding":
                 encoding = v.strip().lower()
+            elif lk == "etag":
+                has_etag = True
+        self.has_etag = has_etag
         if ctype not in _HTML_TYPES or encoding not in ("", "identity"):
             return None
         owner = self.owner
@@ -343,7 +348,7 @@ class _Exchange:
             if not self.started:
                 self._start(self.headers)
             return result
-        has_etag = any(k.lower() == "etag" for k, _ in self.headers)
+        has_etag = self.has_etag
         if self.started:
             return _Rewritten(result, self.rewriter)
         if isinstance(result, list | tuple) or (has_etag and not self.owner.frozen):
