@@ -308,8 +308,9 @@ class _Exchange:
     def _streaming_headers(self) -> list[tuple[str, str]]:
         if self.rewriter is None:
             return self.headers
-        # One pass: the length is the app's, not ours; in development so are the validators
-        # (the ETag needs the body, see finish), frozen they are the manifest's as well.
+        # One pass over the app's headers. Its Content-Length goes (the body changes). In
+        # development its Last-Modified and ETag go too (our ETag needs the body: see finish);
+        # with a manifest they stay, fingerprinted and never older than the manifest.
         fp = self.owner.index.fingerprint
         headers: list[tuple[str, str]] = []
         tagged = False
