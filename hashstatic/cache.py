@@ -30,7 +30,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
@@ -246,6 +246,40 @@ def _covers(asset: Asset, integrity: bool) -> bool:
     return asset.integrity is not None or not integrity
 
 
+class Vouched:
+    """What the kernel says, for one response (its ``seen``), of answers already given: a
+    page's remembered tags need not look their assets up again while nothing has changed.
+
+    A tag remembered with :meth:`state` ``s``, when :meth:`vouches` for all its answers after
+    ``s`` was taken, is still right for a response whose :meth:`state` is ``s``: each answer
+    was one the kernel reports any change of, and no change at all was reported between.
+    """
+
+    __slots__ = ("_seen", "_state", "_trust")
+
+    def __init__(self, trust: Trust, seen: Seen) -> None:
+        self._trust = trust
+        self._seen = seen
+        self._state: object = _UNREAD
+
+    def state(self) -> object:
+        """The kernel's count of changes so far, as a token (``None`` when it cannot tell);
+        read once per response, after the reports that came before it."""
+        if self._state is _UNREAD:
+            self._state = self._trust.state()
+            self._seen[_BEGUN] = None  # its lookups need not read the reports again
+        return self._state
+
+    def vouches(self, answers: Iterable[tuple[str, Asset | None]]) -> bool:
+        """Whether each ``(path, asset)`` is the kernel-vouched answer for its path now (an
+        absent file, a symlink, a mount point never are: those are looked at every time)."""
+        known = self._trust.known
+        return all(asset is not None and known(path) is asset for path, asset in answers)
+
+
+_UNREAD = object()
+
+
 class DiskIndex:
     """Hashes of the files under ``root``, computed on demand and revalidated by ``stat``."""
 
@@ -284,6 +318,11 @@ class DiskIndex:
     def watching(self) -> bool:
         """Whether changes are learnt from the kernel rather than by a ``stat`` per lookup."""
         return self._trust is not None
+
+    def vouched(self, seen: Seen) -> Vouched | None:
+        """The kernel's word for the response whose lookups share ``seen``; ``None`` when
+        this index does not watch."""
+        return None if self._trust is None else Vouched(self._trust, seen)
 
     @property
     def fingerprint(self) -> str | None:

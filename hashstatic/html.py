@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from html.entities import html5
 
 from hashstatic import tokenizer
-from hashstatic.cache import Asset
+from hashstatic.cache import Asset, Vouched
 from hashstatic.css import url_spans
 from hashstatic.tokenizer import Attribute, Tag, advance, collect, markup_end, parse_start_tag
 from hashstatic.urls import UrlRewriter, decode_refs
@@ -76,7 +76,7 @@ _TAGS_SIZE = 4096  # per context
 _MEMO_MAX = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Rewrite:
     """What became of a start tag, for a context: valid while every lookup gives the same."""
 
@@ -84,6 +84,10 @@ class _Rewrite:
     looked_up: tuple[tuple[str, Asset | None], ...]  # every lookup made, with its answer
     rewritten: tuple[tuple[str, Asset], ...]
     raw_kind: str
+    # A Vouched.state() as of which the kernel vouched for every answer in looked_up: the
+    # tag is right, unlooked, for a response with that state. Set by any response that
+    # checks the tag; each value written is true of it, so threads need not agree.
+    vouched: object = None
 
 
 @functools.cache
@@ -156,6 +160,7 @@ class HtmlRewriter:
         xhtml: bool = False,
         integrity: bool = False,
         frozen: bool = False,
+        vouched: Vouched | None = None,
     ) -> None:
         self.urls = urls
         self.xhtml = xhtml
@@ -163,6 +168,9 @@ class HtmlRewriter:
         # Lookups that can never change their answers (a manifest's): a remembered tag needs
         # no check before it is used again.
         self.frozen = frozen
+        # The kernel's word on the lookups' answers (a watching index), for this response: a
+        # remembered tag it vouched for with the same state needs no check either.
+        self.vouched = vouched
         self.assets: dict[str, Asset] = {}  # every asset a URL was rewritten to
         self._base: str | None = None
         self._base_seen = False
@@ -361,15 +369,22 @@ class HtmlRewriter:
         buf, out, tags, assets = self._buf, self._out, self._tags, self.assets
         lookup = self.urls.lookup
         check = not self.frozen
+        vouched = self.vouched if check else None
+        # Taken before any answer below is checked or given (see Vouched).
+        state = None if vouched is None else vouched.state()
+        vouches = None if vouched is None or state is None else vouched.vouches
         emitted = self._emitted
         for s, end, content_end in found:
             tag = buf[s:end]
             done = tags.get(tag)
-            if done is not None and check:
+            if done is not None and check and (vouches is None or done.vouched != state):
                 for path, asset in done.looked_up:
                     if lookup(path) is not asset:
                         done = None  # an asset changed since: do it again
                         break
+                else:
+                    if vouches is not None and vouches(done.looked_up):
+                        done.vouched = state
             if done is None:
                 if end - s > MAX_CONSTRUCT:
                     # As when streamed (see _incomplete): an absurd tag ends rewriting.
@@ -381,6 +396,8 @@ class HtmlRewriter:
                 done = self._rewrite_tag(s, end)
                 emitted = self._emitted
                 if end - s <= _MEMO_MAX:
+                    if vouches is not None and vouches(done.looked_up):
+                        done.vouched = state
                     if len(tags) >= _TAGS_SIZE:
                         tags.clear()
                     tags[tag] = done

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hashstatic import conditional
-from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex
+from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex, Vouched
 from hashstatic.files import FileServer
 from hashstatic.html import HtmlRewriter
 from hashstatic.manifest import check_prefix, load_manifest
@@ -140,10 +140,13 @@ class HashStatic:
             exchange.close_result(result)
             raise
 
-    def _lookup(self) -> Callable[[str], Asset | None]:
+    def _lookup(self) -> tuple[Callable[[str], Asset | None], Vouched | None]:
+        """A response's lookup, and what the kernel vouches for (see Vouched) when the index
+        watches."""
         # Each distinct file is stat'ed at most once per response.
         memo: dict[str, Asset | None] = {}
         index, integrity = self.index, self.integrity
+        vouched = index.vouched(memo) if isinstance(index, DiskIndex) else None
 
         def lookup(path: str) -> Asset | None:
             try:
@@ -153,7 +156,7 @@ class HashStatic:
                 found = memo[path] = index.lookup(path, integrity=integrity, seen=memo)
                 return found
 
-        return lookup
+        return lookup, vouched
 
     @property
     def frozen(self) -> bool:
@@ -274,16 +277,21 @@ class _Exchange:
             return None
         owner = self.owner
         prefix = self.environ.get("SCRIPT_NAME", "").rstrip("/") + owner.prefix
+        lookup, vouched = owner._lookup()
         urls = UrlRewriter(
             prefix=prefix,
             page_url=_page_url(self.environ),
-            lookup=owner._lookup(),
+            lookup=lookup,
             url_base=owner.url_base,
             hash_length=owner.hash_length,
             memo=owner._url_memo,
         )
         return HtmlRewriter(
-            urls, xhtml=_HTML_TYPES[ctype], integrity=owner.integrity, frozen=owner.frozen
+            urls,
+            xhtml=_HTML_TYPES[ctype],
+            integrity=owner.integrity,
+            frozen=owner.frozen,
+            vouched=vouched,
         )
 
     def _retag_304(self, headers: list[tuple[str, str]]) -> None:

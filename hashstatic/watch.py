@@ -285,6 +285,18 @@ class Trust:
             watcher.drain()
             return self._answers.get(path)
 
+    def state(self) -> tuple[object, int] | None:
+        """After reading the reports: a value equal to one taken earlier only if the kernel
+        reported no change at all in between (to any index of the process); ``None`` when
+        there is no watcher. Read with the lock, so never between an event's count and the
+        answers it drops."""
+        watcher = self._watcher if self._watcher is _watcher else self._fresh()
+        if watcher is None:
+            return None
+        with watcher.lock:
+            watcher.drain()
+            return watcher, watcher.serial  # the watcher too: a forked child counts anew
+
     def known(self, path: str) -> Asset | None:
         """:meth:`get` without reading the events that came since the last: for the lookups
         of one response after its first, which see the files as they were when it began."""

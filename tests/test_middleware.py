@@ -285,6 +285,31 @@ def test_changed_asset_changes_page(root: Path) -> None:
     assert second == hashed_page({**FILES, "css/site.css": b"body { color: blue }\n"})
 
 
+def test_development_pages_look_up_nothing_the_kernel_vouches_for(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mw = HashStatic(html_app(), root)
+    if not isinstance(mw.index, DiskIndex) or not mw.index.watching:
+        pytest.skip("no inotify on this file system: every lookup stats")
+    asked: list[str] = []
+    real_lookup = mw.index.lookup
+
+    def counted(path: str, **kw: Any) -> Any:
+        asked.append(path)
+        return real_lookup(path, **kw)
+
+    monkeypatch.setattr(mw.index, "lookup", counted)
+    assert Request.blank("/").get_response(mw).body == hashed_page()
+    assert sorted(asked) == sorted(FILES)
+    for _ in range(3):
+        assert Request.blank("/").get_response(mw).body == hashed_page()
+    assert sorted(asked) == sorted(FILES)  # the page's tags were used as remembered
+    (root / "js/app.js").write_bytes(b"console.log(2)\n")
+    changed = {**FILES, "js/app.js": b"console.log(2)\n"}
+    assert Request.blank("/").get_response(mw).body == hashed_page(changed)
+    assert len(asked) == 2 * len(FILES)  # any change: every tag checked again, once
+
+
 def etag_app(etag: str = '"v1"') -> Any:
     """A page app that answers conditional requests itself, as WebOb apps do."""
 

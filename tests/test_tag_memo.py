@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hashstatic.cache import DiskIndex
 from hashstatic.html import HtmlRewriter
 from hashstatic.urls import UrlRewriter
@@ -92,3 +94,72 @@ def test_with_a_manifest_remembered_tags_are_used_without_lookups(tmp_path: Path
     assert asked == ["site.css"]
     assert once(True) == first and asked == ["site.css"]  # remembered, not checked
     assert once(False) == first and asked == ["site.css", "site.css"]  # checked
+
+
+def watched_rewrite(index: DiskIndex, memo: dict[Any, Any], asked: list[str], doc: bytes) -> bytes:
+    """One response, as the middleware makes it with a watching index: a path is looked up
+    once (``asked``), the lookups share a ``seen``, and the kernel's word on them is asked
+    once."""
+    seen: dict[str, Any] = {}
+    answers: dict[str, Any] = {}
+
+    def lookup(path: str) -> Any:
+        if path not in answers:
+            asked.append(path)
+            answers[path] = index.lookup(path, seen=seen)
+        return answers[path]
+
+    urls = UrlRewriter(
+        prefix="/static/", page_url="http://h/docs/page.html", lookup=lookup, memo=memo
+    )
+    return HtmlRewriter(urls, vouched=index.vouched(seen)).rewrite(doc)
+
+
+def watching(root: Path) -> DiskIndex:
+    index = DiskIndex(root, watch=True)
+    if not index.watching:
+        pytest.skip("no inotify on this file system: every lookup stats")
+    return index
+
+
+def test_with_a_watching_index_vouched_tags_are_used_without_lookups_until_a_change(
+    tmp_path: Path,
+) -> None:
+    css = tmp_path / "site.css"
+    css.write_bytes(b"a {}")
+    index = watching(tmp_path)
+    memo: dict[Any, Any] = {}
+    asked: list[str] = []
+    first = watched_rewrite(index, memo, asked, TAG)
+    assert md5(b"a {}").encode() in first and asked == ["site.css"]
+    # Nothing changed: the kernel vouches for the remembered tag, which is used unlooked.
+    assert watched_rewrite(index, memo, asked, TAG) == first and asked == ["site.css"]
+    css.write_bytes(b"b { color: red }")
+    changed = watched_rewrite(index, memo, asked, TAG)
+    assert md5(b"b { color: red }").encode() in changed and asked == ["site.css"] * 2
+    assert watched_rewrite(index, memo, asked, TAG) == changed and asked == ["site.css"] * 2
+    css.unlink()
+    assert watched_rewrite(index, memo, asked, TAG) == TAG
+
+
+def test_a_tag_the_kernel_cannot_vouch_for_is_looked_up_every_time(tmp_path: Path) -> None:
+    # A file reached through a symlink, and a missing one behind a symlinked directory: no
+    # watch covers either (the directories they are in were never watched), so a change
+    # there is reported to nobody and only a lookup sees it.
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "real.css").write_bytes(b"a {}")
+    (tmp_path / "link.css").symlink_to("hidden/real.css")
+    (tmp_path / "ln").symlink_to("hidden")
+    linked = TAG.replace(b"site.css", b"link.css")
+    missing = TAG.replace(b"site.css", b"ln/new.css")
+    index = watching(tmp_path)
+    memo: dict[Any, Any] = {}
+    asked: list[str] = []
+    for _ in range(2):
+        assert md5(b"a {}").encode() in watched_rewrite(index, memo, asked, linked)
+        assert watched_rewrite(index, memo, asked, missing) == missing
+    assert asked == ["link.css", "ln/new.css"] * 2
+    (tmp_path / "hidden" / "real.css").write_bytes(b"b { color: red }")
+    (tmp_path / "hidden" / "new.css").write_bytes(b"c {}")
+    assert md5(b"b { color: red }").encode() in watched_rewrite(index, memo, asked, linked)
+    assert md5(b"c {}").encode() in watched_rewrite(index, memo, asked, missing)
