@@ -888,6 +888,231 @@ speedups_find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(found);
 }
 
+/* --- remembered ------------------------------------------------------------------------- */
+
+/* The attribute names remembered() reads, interned once per module. */
+typedef struct {
+    PyObject *text;
+    PyObject *raw_kind;
+    PyObject *vouched;
+} ModuleState;
+
+PyDoc_STRVAR(remembered_doc,
+"remembered(doc, found, i, tags, check, state, emitted, upto, out, hits)\n"
+"    -> (int, int)\n"
+"\n"
+"The C form of hashstatic.html.remembered_py, which documents it: the same\n"
+"result, the same bytes appended to out and the same rewrites to hits.");
+
+/* One remembered tag to splice: doc[start:end] becomes text (a reference held). */
+typedef struct {
+    Py_ssize_t start, end;
+    PyObject *text;
+} Splice;
+
+/* Attribute name of a remembered rewrite, or NULL with an exception set. */
+static inline PyObject *
+field(PyObject *done, PyObject *name)
+{
+    return PyObject_GetAttr(done, name);
+}
+
+/* 1 when the rewrite done can be used as it is, 0 when not, -1 on error. */
+static int
+usable(PyObject *done, const ModuleState *names, int check, PyObject *state)
+{
+    PyObject *value = field(done, names->raw_kind);
+    if (value == NULL) {
+        return -1;
+    }
+    int raw = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    if (raw != 0) {
+        return raw < 0 ? -1 : 0; /* raw text to rewrite after it */
+    }
+    if (!check) {
+        return 1;
+    }
+    value = field(done, names->vouched);
+    if (value == NULL) {
+        return -1;
+    }
+    int same = PyObject_RichCompareBool(value, state, Py_EQ);
+    Py_DECREF(value);
+    return same;
+}
+
+/* The splices, as many as there is room for and more. */
+typedef struct {
+    Splice *at;
+    Py_ssize_t n, room;
+    Splice first[32];
+} Splices;
+
+static int
+add_splice(Splices *run, Py_ssize_t start, Py_ssize_t end, PyObject *text)
+{
+    if (run->n == run->room) {
+        Py_ssize_t room = run->room * 2;
+        Splice *at = run->at == run->first ? PyMem_Malloc(sizeof(Splice) * (size_t)room)
+                                           : PyMem_Realloc(run->at, sizeof(Splice) * (size_t)room);
+        if (at == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (run->at == run->first) {
+            memcpy(at, run->first, sizeof run->first);
+        }
+        run->at = at;
+        run->room = room;
+    }
+    Splice *sp = &run->at[run->n++];
+    sp->start = start;
+    sp->end = end;
+    sp->text = Py_NewRef(text);
+    return 0;
+}
+
+static void
+free_splices(Splices *run)
+{
+    for (Py_ssize_t j = 0; j < run->n; j++) {
+        Py_DECREF(run->at[j].text);
+    }
+    if (run->at != run->first) {
+        PyMem_Free(run->at);
+    }
+}
+
+/* The tags from found[i] while they are usable remembered tags: their rewrites go to hits,
+ * those that change the tag to run.  Returns the index of the first other one (or the
+ * length of found), -1 on error. */
+static Py_ssize_t
+usable_run(const char *s, Py_ssize_t len, PyObject *found, Py_ssize_t i, Py_ssize_t emitted,
+           PyObject *tags, int check, PyObject *state, const ModuleState *names,
+           PyObject *hits, Splices *run)
+{
+    Py_ssize_t after = emitted; /* where the last tag so far ends */
+    for (; i < PyList_GET_SIZE(found); i++) {
+        PyObject *triple = PyList_GET_ITEM(found, i);
+        if (!PyTuple_CheckExact(triple) || PyTuple_GET_SIZE(triple) != 3) {
+            PyErr_SetString(PyExc_TypeError, "remembered: found holds (start, end, content_end)");
+            return -1;
+        }
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(triple, 0));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(triple, 1));
+        if ((start == -1 || end == -1) && PyErr_Occurred()) {
+            return -1;
+        }
+        if (start < after || end < start || end > len) {
+            PyErr_SetString(PyExc_ValueError, "remembered: a tag out of order or out of doc");
+            return -1;
+        }
+        PyObject *key = PyBytes_FromStringAndSize(s + start, end - start);
+        if (key == NULL) {
+            return -1;
+        }
+        PyObject *done = PyDict_GetItemWithError(tags, key); /* borrowed */
+        Py_DECREF(key);
+        if (done == NULL) {
+            return PyErr_Occurred() ? -1 : i; /* not remembered */
+        }
+        Py_INCREF(done);
+        int ok = usable(done, names, check, state);
+        PyObject *text = ok > 0 ? field(done, names->text) : NULL;
+        int failed = ok < 0 || (ok > 0 && text == NULL);
+        if (!failed && text != NULL && text != Py_None) {
+            if (!PyBytes_Check(text)) {
+                PyErr_SetString(PyExc_TypeError, "remembered: a rewrite's text must be bytes");
+                failed = 1;
+            }
+            else {
+                failed = add_splice(run, start, end, text) < 0;
+            }
+        }
+        failed = failed || (ok > 0 && PyList_Append(hits, done) < 0);
+        Py_XDECREF(text);
+        Py_DECREF(done);
+        if (failed) {
+            return -1;
+        }
+        if (ok == 0) {
+            return i;
+        }
+        after = end;
+    }
+    return i;
+}
+
+static PyObject *
+speedups_remembered(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "remembered() takes ten arguments");
+        return NULL;
+    }
+    PyObject *doc = args[0], *found = args[1], *tags = args[3], *state = args[5];
+    PyObject *out = args[8], *hits = args[9];
+    if (!PyBytes_CheckExact(doc) || !PyList_CheckExact(found) || !PyDict_CheckExact(tags) ||
+        !PyList_CheckExact(out) || !PyList_CheckExact(hits)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "remembered: doc must be bytes, found, out and hits lists, tags a dict");
+        return NULL;
+    }
+    Py_ssize_t i = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t emitted = PyLong_AsSsize_t(args[6]);
+    Py_ssize_t upto = PyLong_AsSsize_t(args[7]);
+    int check = PyObject_IsTrue(args[4]);
+    if ((i == -1 || emitted == -1 || upto == -1 || check < 0) && PyErr_Occurred()) {
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(doc);
+    Py_ssize_t len = PyBytes_GET_SIZE(doc);
+    if (i < 0 || emitted < 0 || emitted > len || upto > len) {
+        PyErr_SetString(PyExc_ValueError, "remembered: i, emitted or upto out of range");
+        return NULL;
+    }
+    Splices run;
+    run.at = run.first;
+    run.n = 0;
+    run.room = (Py_ssize_t)(sizeof run.first / sizeof run.first[0]);
+    i = usable_run(s, len, found, i, emitted, tags, check, state,
+                   (const ModuleState *)PyModule_GetState(module), hits, &run);
+    PyObject *piece = NULL;
+    if (i >= 0 && run.n > 0) {
+        /* One piece: the text before each changed tag and its new text, then, when every
+         * tag was usable, the rest of doc up to upto. */
+        Py_ssize_t from = emitted, size = 0;
+        for (Py_ssize_t j = 0; j < run.n; j++) {
+            size += run.at[j].start - from + PyBytes_GET_SIZE(run.at[j].text);
+            from = run.at[j].end;
+        }
+        Py_ssize_t tail = i == PyList_GET_SIZE(found) && upto > from ? upto - from : 0;
+        piece = PyBytes_FromStringAndSize(NULL, size + tail);
+        if (piece != NULL) {
+            char *w = PyBytes_AS_STRING(piece);
+            from = emitted;
+            for (Py_ssize_t j = 0; j < run.n; j++) {
+                PyObject *text = run.at[j].text;
+                memcpy(w, s + from, (size_t)(run.at[j].start - from));
+                w += run.at[j].start - from;
+                memcpy(w, PyBytes_AS_STRING(text), (size_t)PyBytes_GET_SIZE(text));
+                w += PyBytes_GET_SIZE(text);
+                from = run.at[j].end;
+            }
+            memcpy(w, s + from, (size_t)tail);
+            emitted = from + tail;
+            if (PyList_Append(out, piece) < 0) {
+                Py_CLEAR(piece);
+            }
+        }
+    }
+    int failed = i < 0 || (run.n > 0 && piece == NULL);
+    Py_XDECREF(piece);
+    free_splices(&run);
+    return failed ? NULL : Py_BuildValue("(nn)", i, emitted);
+}
+
 static PyMethodDef speedups_methods[] = {
 #if defined(__linux__)
     {"pending", speedups_pending, METH_O, pending_doc},
@@ -901,10 +1126,49 @@ static PyMethodDef speedups_methods[] = {
     {"collect", (PyCFunction)(void (*)(void))speedups_collect, METH_VARARGS | METH_KEYWORDS,
      collect_doc},
     {"find", (PyCFunction)(void (*)(void))speedups_find, METH_FASTCALL, find_doc},
+    {"remembered", (PyCFunction)(void (*)(void))speedups_remembered, METH_FASTCALL,
+     remembered_doc},
     {NULL, NULL, 0, NULL},
 };
 
+static int
+speedups_exec(PyObject *module)
+{
+    ModuleState *names = (ModuleState *)PyModule_GetState(module);
+    names->text = PyUnicode_InternFromString("text");
+    names->raw_kind = PyUnicode_InternFromString("raw_kind");
+    names->vouched = PyUnicode_InternFromString("vouched");
+    return names->text && names->raw_kind && names->vouched ? 0 : -1;
+}
+
+static int
+speedups_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    ModuleState *names = (ModuleState *)PyModule_GetState(module);
+    Py_VISIT(names->text);
+    Py_VISIT(names->raw_kind);
+    Py_VISIT(names->vouched);
+    return 0;
+}
+
+static int
+speedups_clear(PyObject *module)
+{
+    ModuleState *names = (ModuleState *)PyModule_GetState(module);
+    Py_CLEAR(names->text);
+    Py_CLEAR(names->raw_kind);
+    Py_CLEAR(names->vouched);
+    return 0;
+}
+
+static void
+speedups_free(void *module)
+{
+    speedups_clear((PyObject *)module);
+}
+
 static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, speedups_exec},
 #ifdef Py_mod_multiple_interpreters
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -914,18 +1178,18 @@ static PyModuleDef_Slot speedups_slots[] = {
     {0, NULL},
 };
 
-PyDoc_STRVAR(speedups_doc, "C implementation of hashstatic.tokenizer.advance.");
+PyDoc_STRVAR(speedups_doc, "C accelerators of hashstatic (see hashstatic.speedups).");
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "hashstatic._speedups", /* m_name */
     speedups_doc,           /* m_doc */
-    0,                      /* m_size */
+    sizeof(ModuleState),    /* m_size */
     speedups_methods,       /* m_methods */
     speedups_slots,         /* m_slots */
-    NULL,                   /* m_traverse */
-    NULL,                   /* m_clear */
-    NULL,                   /* m_free */
+    speedups_traverse,      /* m_traverse */
+    speedups_clear,         /* m_clear */
+    speedups_free,          /* m_free */
 };
 
 PyMODINIT_FUNC

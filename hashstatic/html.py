@@ -26,6 +26,7 @@ from html.entities import html5
 from hashstatic import tokenizer
 from hashstatic.cache import Asset, Vouched
 from hashstatic.css import url_spans
+from hashstatic.speedups import speedup
 from hashstatic.tokenizer import Attribute, Tag, advance, collect, markup_end, parse_start_tag
 from hashstatic.urls import UrlRewriter, decode_refs
 
@@ -88,6 +89,53 @@ class _Rewrite:
     # tag is right, unlooked, for a response with that state. Set by any response that
     # checks the tag; each value written is true of it, so threads need not agree.
     vouched: object = None
+
+
+def remembered_py(
+    doc: bytes,
+    found: list[tuple[int, int, int]],
+    i: int,
+    tags: dict[bytes, _Rewrite],
+    check: bool,
+    state: object,
+    emitted: int,
+    upto: int,
+    out: list[bytes | memoryview],
+    hits: list[_Rewrite],
+) -> tuple[int, int]:
+    """Splice the remembered rewrites of the start tags ``found[i:]``: a page's steady state.
+
+    ``doc`` is written out (to ``out``) up to ``emitted``. Each tag is looked up by its bytes
+    in ``tags``, and taken while its rewrite can be used as it is: remembered, with no raw
+    text after it to rewrite, and, where lookups can change (``check``), vouched for with
+    ``state``. Taken rewrites go to ``hits``; when any of them changes its tag, one piece goes
+    to ``out``: the text before each changed tag and its new text, and, when every tag was
+    taken, the rest of ``doc`` up to ``upto`` (-1: none). Returns the index of the first tag
+    not taken (or ``len(found)``) and how far ``doc`` is then written out.
+    ``hashstatic._speedups.remembered`` is the C form, with the same results.
+    """
+    parts: list[bytes] = []
+    n = len(found)
+    while i < n:
+        start, end, _ = found[i]
+        done = tags.get(doc[start:end])
+        if done is None or done.raw_kind or (check and done.vouched != state):
+            break
+        if done.text is not None:
+            parts.append(doc[emitted:start])
+            parts.append(done.text)
+            emitted = end
+        hits.append(done)
+        i += 1
+    if parts:
+        if i == n and upto > emitted:
+            parts.append(doc[emitted:upto])
+            emitted = upto
+        out.append(b"".join(parts))
+    return i, emitted
+
+
+_remembered = speedup("remembered") or remembered_py
 
 
 @functools.cache
@@ -171,7 +219,8 @@ class HtmlRewriter:
         # The kernel's word on the lookups' answers (a watching index), for this response: a
         # remembered tag it vouched for with the same state needs no check either.
         self.vouched = vouched
-        self.assets: dict[str, Asset] = {}  # every asset a URL was rewritten to
+        self._assets: dict[str, Asset] = {}  # assets URLs were rewritten to, outside _hits
+        self._hits: list[_Rewrite] = []  # remembered rewrites used, with their assets
         self._base: str | None = None
         self._base_seen = False
         self._complete = urls.under_prefix(None)
@@ -194,6 +243,14 @@ class HtmlRewriter:
         self._waiting = False  # an unfinished start tag waits for a ">"
 
     # --- public API -------------------------------------------------------------------------
+
+    @property
+    def assets(self) -> dict[str, Asset]:
+        """Every asset a URL was rewritten to, by path."""
+        assets = dict(self._assets)
+        for done in self._hits:
+            assets.update(done.rewritten)
+        return assets
 
     def rewrite(self, doc: bytes) -> bytes:
         """The whole document at once: nothing after its last hit needs tokenizing."""
@@ -232,10 +289,11 @@ class HtmlRewriter:
         if not self._out and self._emitted == 0 and keep == len(buf):
             out = buf  # nothing was spliced: no copy
         else:
-            # A long tail is joined from a view, not copied twice.
-            tail = buf[self._emitted : keep] if keep - self._emitted < 4096 else None
-            self._out.append(memoryview(buf)[self._emitted : keep] if tail is None else tail)
-            out = b"".join(self._out)
+            if keep > self._emitted:
+                # A long tail is joined from a view, not copied twice.
+                tail = buf[self._emitted : keep] if keep - self._emitted < 4096 else None
+                self._out.append(memoryview(buf)[self._emitted : keep] if tail is None else tail)
+            out = b"".join(self._out)  # one piece is itself: no copy
             self._out.clear()
         self._buf = buf[keep:]
         self._pos -= keep
@@ -282,7 +340,8 @@ class HtmlRewriter:
                     not self._base_seen,  # later <base> tags change nothing: not stops
                 )
                 if found:
-                    self._found(found)
+                    # With nothing left to look at (stop < 0), the rest goes out as it is.
+                    self._found(found, n if stop < 0 else -1)
                     if self._mode == DONE:
                         continue
                 if stop < 0:
@@ -363,18 +422,30 @@ class HtmlRewriter:
             tags = memo[key] = {}
         return tags
 
-    def _found(self, found: list[tuple[int, int, int]]) -> None:
+    def _found(self, found: list[tuple[int, int, int]], upto: int) -> None:
         """Rewrite the complete start tags that hold hits, ``(start, end, content_end)``,
-        where a raw-text element's content runs to ``content_end``."""
-        buf, out, tags, assets = self._buf, self._out, self._tags, self.assets
+        where a raw-text element's content runs to ``content_end``; ``_buf`` up to ``upto``
+        (-1: nowhere) is then to go out as it is."""
+        buf, out, tags, hits = self._buf, self._out, self._tags, self._hits
         lookup = self.urls.lookup
         check = not self.frozen
         vouched = self.vouched if check else None
         # Taken before any answer below is checked or given (see Vouched).
         state = None if vouched is None else vouched.state()
         vouches = None if vouched is None or state is None else vouched.vouches
+        # Remembered tags usable unchecked are spliced in bulk; the rest are done one by one.
+        bulk = not check or vouches is not None
         emitted = self._emitted
-        for s, end, content_end in found:
+        i, n = 0, len(found)
+        while i < n:
+            if bulk:
+                i, emitted = _remembered(
+                    buf, found, i, tags, check, state, emitted, upto, out, hits
+                )
+                if i == n:
+                    break
+            s, end, content_end = found[i]
+            i += 1
             tag = buf[s:end]
             done = tags.get(tag)
             if done is not None and check and (vouches is None or done.vouched != state):
@@ -405,8 +476,7 @@ class HtmlRewriter:
                 out.append(buf[emitted:s])
                 out.append(done.text)
                 emitted = end
-            for path, asset in done.rewritten:
-                assets[path] = asset
+            hits.append(done)
             if done.raw_kind:
                 self._emitted = emitted
                 self._raw_start = end
@@ -516,7 +586,7 @@ class HtmlRewriter:
         if done is None:
             return None
         self._splice(start, end, done.text)
-        self.assets[done.asset.path] = done.asset
+        self._assets[done.asset.path] = done.asset
         self._rewritten.append((done.asset.path, done.asset))
         return done.asset
 
