@@ -138,6 +138,11 @@ def remembered_py(
 _remembered = speedup("remembered") or remembered_py
 
 
+# Per page URL: whether every start tag must be examined, the character references to look
+# for, their names, and the remembered tags.
+_Setup = tuple[bool, re.Pattern[bytes], tuple[bytes, ...], dict[bytes, _Rewrite]]
+
+
 @functools.cache
 def _hiding_refs(chars: frozenset[int]) -> re.Pattern[bytes]:
     """Finds the character references that spell a byte of the prefix ("&sol;", "&#47;")."""
@@ -223,13 +228,20 @@ class HtmlRewriter:
         self._hits: list[_Rewrite] = []  # remembered rewrites used, with their assets
         self._base: str | None = None
         self._base_seen = False
-        self._complete = urls.under_prefix(None)
         self._needle = urls.needle
-        self._refs = _hiding_refs(urls.needle_chars)
-        self._ref_names = _ref_names(urls.needle_chars)
-        # Tags are remembered, rewritten, by their bytes, in a dictionary for what their URLs
-        # resolve against, kept in the middleware's memo.
-        self._tags = self._tags_for(urls.context(None))
+        # What the page's URL says, worked out once for all its responses. Tags are
+        # remembered, rewritten, by their bytes, in a dictionary for what their URLs resolve
+        # against, kept in the middleware's memo.
+        derived, key = urls.page.derived, (integrity, urls.hash_length)
+        setup: _Setup | None = derived.get(key)
+        if setup is None:
+            setup = derived[key] = (
+                urls.under_prefix(None),
+                _hiding_refs(urls.needle_chars),
+                _ref_names(urls.needle_chars),
+                self._tags_for(urls.context(None)),
+            )
+        self._complete, self._refs, self._ref_names, self._tags = setup
         self._rewritten: list[tuple[str, Asset]] = []
         self._buf = b""
         self._pos = 0  # the tokenizer's position in _buf

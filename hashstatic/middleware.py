@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,8 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _HTML_TYPES = {"text/html": False, "application/xhtml+xml": True}
 _URL_SAFE = "/-._~!$()*+,;=:@"
+# A path quote() would give back as it is (its unreserved characters, _URL_SAFE and "%").
+_QUOTED_AS_IS = re.compile(r"[A-Za-z0-9/\-._~!$()*+,;=:@%]*").fullmatch
 
 
 class HashStatic:
@@ -187,8 +190,9 @@ def _page_url(environ: Environ) -> str:
         port = environ.get("SERVER_PORT", "")
         if port and port != {"http": "80", "https": "443"}.get(scheme):
             host = f"{host}:{port}"
-    raw_path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    path = quote(raw_path.encode("latin-1", "replace"), safe=_URL_SAFE + "%")
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if not _QUOTED_AS_IS(path):
+        path = quote(path.encode("latin-1", "replace"), safe=_URL_SAFE + "%")
     return f"{scheme}://{host}{path or '/'}"
 
 

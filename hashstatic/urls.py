@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.entities import html5
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -190,6 +190,8 @@ class _PageFacts:
     needle: bytes
     needle_chars: frozenset[int]
     cross_origin: bool
+    # What a page's rewriter derives from these facts, kept with them (see HtmlRewriter).
+    derived: dict[object, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of(cls, prefix: str, page_url: str, url_base: str | None) -> _PageFacts:
@@ -240,6 +242,7 @@ class UrlRewriter:
             if len(self.memo) >= _MEMO_SIZE:
                 self.memo.clear()
             self.memo[key] = page
+        self.page = page
         self.prefix = page.prefix
         self.origin = page.origin
         self.page_path = page.page_path

@@ -437,6 +437,38 @@ def test_page_under_mount_point_uses_script_name(root: Path, mode: str) -> None:
     assert res.body == expected.encode()
 
 
+@pytest.mark.parametrize(
+    "path_info",
+    ["/docs/page.html", "/docs/a b/page.html", "/docs/\xc3\xbc/page.html", "/docs/%7E;x=1/p"],
+)
+def test_relative_urls_resolve_against_the_page_path_quoted(
+    root: Path, mode: str, path_info: str
+) -> None:
+    # PATH_INFO is the raw path, decoded as latin-1 (PEP 3333); the page URL is its quoted form.
+    page = b'<link href="../static/css/site.css"><link href="../../static/css/site.css">'
+    req = Request.blank("/")
+    req.environ["PATH_INFO"] = path_info
+    res = req.get_response(wrap(html_app(page), root, mode))
+    h = md5(FILES["css/site.css"])
+    depth = path_info.count("/") - 1  # directories between the root and the page
+    expected = [b"../static/css/site.css", b"../../static/css/site.css"]
+    for up in range(depth, 3):  # enough "../" to reach the root (more stay there)
+        expected[up - 1] = expected[up - 1].replace(b"site.css", f"site.{h}.css".encode())
+    assert res.body == b'<link href="%s"><link href="%s">' % tuple(expected)
+
+
+def test_a_question_mark_in_the_page_path_stays_in_its_directory(root: Path, mode: str) -> None:
+    # Requested as /docs%3Fx/page.html: "?" is part of the path, and "static/..." resolves to
+    # /docs%3Fx/static/..., not an asset (unquoted, the page would seem to sit at /docs).
+    page = b'<link href="static/css/site.css"><link href="../static/css/site.css">'
+    req = Request.blank("/")
+    req.environ["PATH_INFO"] = "/docs?x/page.html"
+    res = req.get_response(wrap(html_app(page), root, mode))
+    h = md5(FILES["css/site.css"])
+    expected = f'<link href="static/css/site.css"><link href="../static/css/site.{h}.css">'
+    assert res.body == expected.encode()
+
+
 def test_manifest_mode_rewrites_pages_with_no_file_access(
     root: Path, file_access: list[Any]
 ) -> None:
