@@ -75,6 +75,8 @@ _TAGS_SIZE = 4096  # per context
 # Tags longer than this are not remembered (an inline data: image beside a srcset, say): the
 # memos are shared by every response, and must stay small whatever the pages hold.
 _MEMO_MAX = 4096
+# Remembered rewrites a rewriter holds before it folds their assets into its own dictionary.
+_HITS_HELD = 1024
 
 
 @dataclass(slots=True)
@@ -498,6 +500,12 @@ class HtmlRewriter:
                 emitted = self._emitted
         self._emitted = emitted
         self._pos = found[-1][2]
+        if len(hits) > _HITS_HELD:
+            # A stream goes on: what the rewrites used say is kept by path, not one by one.
+            assets = self._assets
+            for done in hits:
+                assets.update(done.rewritten)
+            hits.clear()
 
     def _rewrite_tag(self, s: int, end: int) -> _Rewrite:
         buf = self._buf

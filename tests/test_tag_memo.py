@@ -163,3 +163,23 @@ def test_a_tag_the_kernel_cannot_vouch_for_is_looked_up_every_time(tmp_path: Pat
     (tmp_path / "hidden" / "new.css").write_bytes(b"c {}")
     assert md5(b"b { color: red }").encode() in watched_rewrite(index, memo, asked, linked)
     assert md5(b"c {}").encode() in watched_rewrite(index, memo, asked, missing)
+
+
+def test_a_long_stream_holds_what_its_assets_are_not_each_tag_used(tmp_path: Path) -> None:
+    (tmp_path / "site.css").write_bytes(b"a {}")
+    (tmp_path / "app.js").write_bytes(b"go()")
+    index = DiskIndex(tmp_path)
+    memo: dict[Any, Any] = {}
+    url = "http://h/docs/page.html"
+    script = b'<script src="../static/app.js"></script>'
+    urls = UrlRewriter(prefix="/static/", page_url=url, lookup=index.lookup, memo=memo)
+    rewriter = HtmlRewriter(urls)
+    out = [rewriter.feed(b"<p>" + TAG + script) for _ in range(5000)]
+    out.append(rewriter.close())
+    # Folded (no fold: a list as long as the stream), and nothing lost by folding.
+    assert b"".join(out).count(md5(b"go()").encode()) == 5000
+    assert len(rewriter._hits) <= 1024  # of the 10,000 remembered tags used
+    assert {path: asset.digest for path, asset in rewriter.assets.items()} == {
+        "site.css": hashlib.md5(b"a {}").hexdigest(),
+        "app.js": hashlib.md5(b"go()").hexdigest(),
+    }
