@@ -1012,12 +1012,21 @@ usable_run(const char *s, Py_ssize_t len, PyObject *found, Py_ssize_t i, Py_ssiz
         if (key == NULL) {
             return -1;
         }
-        PyObject *done = PyDict_GetItemWithError(tags, key); /* borrowed */
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *done; /* a strong reference: the dictionary is shared by every response */
+        int got = PyDict_GetItemRef(tags, key, &done);
+        Py_DECREF(key);
+        if (got <= 0) {
+            return got < 0 ? -1 : i; /* not remembered */
+        }
+#else
+        PyObject *done = PyDict_GetItemWithError(tags, key);
         Py_DECREF(key);
         if (done == NULL) {
             return PyErr_Occurred() ? -1 : i; /* not remembered */
         }
-        Py_INCREF(done);
+        Py_INCREF(done); /* before anything can run that changes the dictionary */
+#endif
         int ok = usable(done, names, check, state);
         PyObject *text = ok > 0 ? field(done, names->text) : NULL;
         int failed = ok < 0 || (ok > 0 && text == NULL);
