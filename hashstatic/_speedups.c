@@ -910,7 +910,7 @@ typedef struct {
     PyObject *text;
 } Splice;
 
-/* Attribute name of a remembered rewrite, or NULL with an exception set. */
+/* An attribute of a remembered rewrite, or NULL with an exception set. */
 static inline PyObject *
 field(PyObject *done, PyObject *name)
 {
