@@ -261,10 +261,8 @@ class HtmlRewriter:
     @property
     def assets(self) -> dict[str, Asset]:
         """Every asset a URL was rewritten to, by path."""
-        assets = dict(self._assets)
-        for done in self._hits:
-            assets.update(done.rewritten)
-        return assets
+        self._fold_hits()
+        return self._assets
 
     def rewrite(self, doc: bytes) -> bytes:
         """The whole document at once: nothing after its last hit needs tokenizing."""
@@ -501,11 +499,14 @@ class HtmlRewriter:
         self._emitted = emitted
         self._pos = found[-1][2]
         if len(hits) > _HITS_HELD:
-            # A stream goes on: what the rewrites used say is kept by path, not one by one.
-            assets = self._assets
-            for done in hits:
-                assets.update(done.rewritten)
-            hits.clear()
+            self._fold_hits()  # a stream goes on: keep its assets by path, not by tag used
+
+    def _fold_hits(self) -> None:
+        """Move the assets of the remembered rewrites used into ``_assets``."""
+        assets = self._assets
+        for done in self._hits:
+            assets.update(done.rewritten)
+        self._hits.clear()
 
     def _rewrite_tag(self, s: int, end: int) -> _Rewrite:
         buf = self._buf
