@@ -8,7 +8,6 @@ without reading a byte outside the buffer.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,14 @@ from hypothesis import strategies as st
 
 from hashstatic.html import _hiding_refs, _ref_names
 from hashstatic.tokenizer import collect_py
-from tests.test_tokenizer import CORPUS, GUARDED, GuardedBuffer, document, property_settings
+from tests.test_tokenizer import (
+    CORPUS,
+    GUARDED,
+    GuardedBuffer,
+    c_function,
+    document,
+    property_settings,
+)
 
 NEEDLE = b"_static/"
 REFS = _hiding_refs(frozenset(NEEDLE))
@@ -28,16 +34,7 @@ NAMES = _ref_names(frozenset(NEEDLE))
 Found = tuple[list[tuple[int, int, int]], int]
 
 
-def _load_c() -> Callable[..., Any] | None:
-    try:
-        module: Any = importlib.import_module("hashstatic._speedups")
-    except ImportError:
-        return None
-    collect: Callable[..., Any] = module.collect
-    return collect
-
-
-C_COLLECT = _load_c()
+C_COLLECT = c_function("collect")
 needs_c = pytest.mark.skipif(C_COLLECT is None, reason="hashstatic._speedups is not built")
 
 

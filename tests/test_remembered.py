@@ -7,7 +7,6 @@ gives the same results, the same pieces and the same rewrites, however many tags
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,19 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hashstatic.html import _Rewrite, remembered_py
-from tests.test_tokenizer import property_settings
+from tests.test_tokenizer import c_function, property_settings
 
-
-def _load_c() -> Callable[..., Any] | None:
-    try:
-        module: Any = importlib.import_module("hashstatic._speedups")
-    except ImportError:
-        return None
-    remembered: Callable[..., Any] = module.remembered
-    return remembered
-
-
-C_REMEMBERED = _load_c()
+C_REMEMBERED = c_function("remembered")
 needs_c = pytest.mark.skipif(C_REMEMBERED is None, reason="hashstatic._speedups is not built")
 
 STATE = (object(), 7)  # a Vouched.state(): the watcher and its change count

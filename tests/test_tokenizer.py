@@ -32,16 +32,18 @@ from hashstatic.tokenizer import RAW_TEXT, advance_py
 Advance = Callable[..., int]
 
 
-def _load_c() -> Advance | None:
+def c_function(name: str) -> Callable[..., Any] | None:
+    """``hashstatic._speedups.<name>``, even with ``HASHSTATIC_PURE_PYTHON`` set (the tests
+    compare it with the Python form), or None when the extension is not built."""
     try:
         module: Any = importlib.import_module("hashstatic._speedups")
     except ImportError:
         return None
-    advance: Advance = module.advance
-    return advance
+    function: Callable[..., Any] = getattr(module, name)
+    return function
 
 
-C_ADVANCE = _load_c()
+C_ADVANCE: Advance | None = c_function("advance")
 needs_c = pytest.mark.skipif(C_ADVANCE is None, reason="hashstatic._speedups is not built")
 
 # Examples per property; HASHSTATIC_FUZZ=100000 for a long fuzzing run.
