@@ -843,95 +843,6 @@ speedups_file_key(PyObject *module, PyObject *arg)
     return Py_BuildValue("(KKLLL)", (unsigned long long)st.st_dev,
                          (unsigned long long)st.st_ino, mtime, ctime, (long long)st.st_size);
 }
-
-PyDoc_STRVAR(sizes_doc,
-"sizes(base, paths) -> list[int]\n"
-"\n"
-"[os.stat(base + path).st_size for path in paths], 0 for a path that cannot\n"
-"be stat'ed: the order hashstatic.manifest hashes a tree in. The interpreter\n"
-"lock is released for all the stat calls at once, so that another thread\n"
-"works meanwhile, and no os.stat_result is built.");
-
-static PyObject *
-speedups_sizes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)module;
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "sizes(base, paths) takes a str and a list of str");
-        return NULL;
-    }
-    PyObject *base = NULL;
-    if (!PyUnicode_FSConverter(args[0], &base)) {
-        return NULL;
-    }
-    /* The list is copied to encoded paths first: it may change while the lock is let go. */
-    Py_ssize_t n = PyList_GET_SIZE(args[1]);
-    PyObject **encoded = PyMem_Calloc((size_t)(n ? n : 1), sizeof *encoded);
-    long long *found = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *found);
-    PyObject *result = NULL;
-    size_t longest = 0;
-    if (encoded == NULL || found == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(args[1], i);
-        if (!PyUnicode_Check(item)) {
-            PyErr_SetString(PyExc_TypeError, "sizes(base, paths) takes a str and a list of str");
-            goto done;
-        }
-        if (!PyUnicode_FSConverter(item, &encoded[i])) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
-                goto done;  /* out of memory, or an encoding error */
-            }
-            PyErr_Clear();  /* an embedded NUL: no such file, as os.stat's ValueError */
-            encoded[i] = NULL;
-        }
-        else if ((size_t)PyBytes_GET_SIZE(encoded[i]) > longest) {
-            longest = (size_t)PyBytes_GET_SIZE(encoded[i]);
-        }
-    }
-    size_t prefix = (size_t)PyBytes_GET_SIZE(base);
-    char *path = PyMem_Malloc(prefix + longest + 1);
-    if (path == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    memcpy(path, PyBytes_AS_STRING(base), prefix);
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        struct stat st;
-        found[i] = 0;
-        if (encoded[i] != NULL) {
-            memcpy(path + prefix, PyBytes_AS_STRING(encoded[i]),
-                   (size_t)PyBytes_GET_SIZE(encoded[i]) + 1);
-            if (stat(path, &st) == 0) {
-                found[i] = (long long)st.st_size;
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS
-    PyMem_Free(path);
-    result = PyList_New(n);
-    for (Py_ssize_t i = 0; result != NULL && i < n; i++) {
-        PyObject *size = PyLong_FromLongLong(found[i]);
-        if (size == NULL) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyList_SET_ITEM(result, i, size);
-    }
-done:
-    if (encoded != NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_XDECREF(encoded[i]);
-        }
-    }
-    PyMem_Free(encoded);
-    PyMem_Free(found);
-    Py_DECREF(base);
-    return result;
-}
 #endif /* __linux__ */
 
 /* --- find ------------------------------------------------------------------------------- */
@@ -1218,7 +1129,6 @@ static PyMethodDef speedups_methods[] = {
     {"open_plain", speedups_open_plain, METH_O, open_plain_doc},
 #endif
     {"file_key", speedups_file_key, METH_O, file_key_doc},
-    {"sizes", (PyCFunction)(void (*)(void))speedups_sizes, METH_FASTCALL, sizes_doc},
 #endif
     {"advance", (PyCFunction)(void (*)(void))speedups_advance, METH_VARARGS | METH_KEYWORDS,
      advance_doc},

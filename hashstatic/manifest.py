@@ -34,7 +34,6 @@ from hashstatic.cache import (
     iter_files,
 )
 from hashstatic.naming import hashed_name
-from hashstatic.speedups import speedup
 
 VERSION = 1
 _WORKERS = min(8, os.cpu_count() or 1)  # threads that hash files for build_manifest
@@ -140,13 +139,11 @@ def _hash_all(
 
     base = index.root + os.sep  # the paths come from iter_files: asset paths already
 
-    def by_size(group: list[int]) -> list[int]:
-        names = [paths[i] for i in group]
-        if _sizes is not None:
-            sizes = _sizes(base, names)  # one C call: the stats without the GIL
-        else:
-            sizes = [_size(base + name) for name in names]
-        return sorted(group, key=dict(zip(group, sizes, strict=True)).__getitem__)
+    def size(i: int) -> int:
+        try:
+            return os.stat(base + paths[i]).st_size
+        except (OSError, ValueError):
+            return 0  # gone: its lookup says so
 
     plain: list[int] = []
     served: list[int] = []
@@ -158,8 +155,8 @@ def _hash_all(
         if len(done) > 1:
             # A helper sorts the stylesheets and scripts while the calling thread begins on
             # the files served as they are.
-            later = pool.submit(by_size, served)
-            plain = by_size(plain)
+            later = pool.submit(sorted, served, key=size)
+            plain.sort(key=size)
         for group in (plain, served):
             if group is served and len(done) > 1:
                 group = later.result()
@@ -174,17 +171,6 @@ def _hash_all(
     if progress is not None:
         report()
     return found
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except (OSError, ValueError):
-        return 0  # gone: its lookup says so
-
-
-# The sizes of many files at once, in C where it can be.
-_sizes: Callable[[str, list[str]], list[int]] | None = speedup("sizes")
 
 
 class _Queue:

@@ -1,8 +1,7 @@
 """What ``hashstatic._speedups`` does in C for the index's read path: ``open_plain``, an
 ``openat2`` that follows no symlink, so that the file opened is the one at the path and no
 readlink of ``/proc/self/fd`` is needed (Linux); ``file_key``, the parts of ``fstat`` the
-index compares; ``find``, the rewriter's needle search as ``bytes.find``; and ``sizes``, the
-stat of a whole tree that ``build_manifest`` orders its work by. How the index
+index compares; and ``find``, the rewriter's needle search as ``bytes.find``. How the index
 uses them, and the Python they replace, are tested in test_coldstart_paths (every test there
 runs both ways)."""
 
@@ -10,11 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
-from hashstatic import cache, manifest
+from hashstatic import cache
 
 needs_find = pytest.mark.skipif(cache._find is bytes.find, reason="no hashstatic._speedups")
 needs_openat2 = pytest.mark.skipif(
@@ -89,37 +87,3 @@ def test_find_is_bytes_find_at_every_offset() -> None:
     assert cache._find(miss, needle) == -1
     assert cache._find(b"ab", b"") == 0
     assert cache._find(b"..sourceMappingURL=..", needle) == 2
-
-
-needs_sizes = pytest.mark.skipif(manifest._sizes is None, reason="no hashstatic._speedups")
-
-
-@needs_sizes
-def test_sizes_are_what_stat_says_and_zero_for_what_cannot_be_stat_ed(tmp_path: Path) -> None:
-    assert manifest._sizes is not None
-    (tmp_path / "css").mkdir()
-    (tmp_path / "css/a.css").write_bytes(b"a {}" * 1000)
-    (tmp_path / "b.js").write_bytes(b"")
-    (tmp_path / "alias.css").symlink_to(tmp_path / "css/a.css")  # followed, as os.stat does
-    name = os.fsdecode(b"caf\xe9.png")  # not UTF-8: a surrogate, encoded back as os does
-    (tmp_path / name).write_bytes(b"x" * 7)
-    base = str(tmp_path) + os.sep
-    paths = ["css/a.css", "b.js", "alias.css", name, "gone.css", "nul\x00.css", "css"]
-    wanted = [manifest._size(base + p) for p in paths]
-    assert wanted == [4000, 0, 4000, 7, 0, 0, os.stat(tmp_path / "css").st_size]
-    assert manifest._sizes(base, paths) == wanted
-    assert manifest._sizes(base, []) == []
-    # Long paths: the buffer is sized to the longest.
-    deep = "d/" * 60 + "f.css"
-    (tmp_path / deep).parent.mkdir(parents=True)
-    (tmp_path / deep).write_bytes(b"12345")
-    assert manifest._sizes(base, ["b.js", deep, "b.js"]) == [0, 5, 0]
-
-
-@needs_sizes
-def test_sizes_refuses_what_is_not_a_str_and_a_list_of_str() -> None:
-    assert manifest._sizes is not None
-    sizes = cast(Any, manifest._sizes)
-    for args in [(b"/", ["a"]), ("/", ("a",)), ("/", ["a", 1]), ("/",), ("/", ["a"], 1)]:
-        with pytest.raises(TypeError):
-            sizes(*args)
