@@ -1,7 +1,7 @@
 """End to end: an HTML page through waitress, with the middleware and without it.
 
 A plain WSGI app answers ``/`` with a 50 KB page holding 16 asset references (4 stylesheets,
-6 scripts, 6 images; see ``sites.page``). It runs under waitress four ways: alone, behind
+6 scripts, 6 images; see ``sites.page``). It runs under waitress six ways: alone, behind
 ``HashStatic`` in development (hashes from disk, as ``HashStatic`` makes them: a watching
 index), behind ``HashStatic`` with a manifest (no file touched per page), and three floors.
 The first scans the page once with ``bytes.find`` for the prefix before answering, as the
@@ -10,11 +10,12 @@ tokenizer's ``collect``, which finds every hit and the start tag that holds it) 
 with the app's own headers and body: the least this design does on a page, with nothing
 rewritten, no header changed and no byte copied. The third adds what any rewriting of the
 page costs beside the scan: it holds back the app's headers, writes the page anew in one
-copy (each tag found put back as it was) and answers with a new ``Content-Length``. Each way is loaded by ``wrk`` on loopback,
-interleaved, and requests per second are given as a ratio to the app alone, at two loads:
-one connection (one request at a time: the cost per request, steady to a percent) and eight
-connections on waitress's four threads (throughput; the threads hand the interpreter lock to
-each other, and the figures move by 2x between runs).
+copy (each tag found put back as it was) and answers with a new ``Content-Length``. Each
+way is loaded by ``wrk`` on loopback, interleaved, and requests per second are given as a
+ratio to the app alone, at two loads: one connection (one request at a time: the cost per
+request, steady to a few percent) and eight connections on waitress's four threads
+(throughput; the threads hand the interpreter lock to each other, and the figures move by
+2x between runs).
 
 Two body shapes, because the middleware takes two paths: a ``list`` (rewritten whole, with an
 exact ``Content-Length``), and a one-chunk iterator, which is what frameworks return (Django's
