@@ -54,7 +54,7 @@ def _endtoend(report: dict[str, Any]) -> None:
         assert {(r["shape"], r["mode"]) for r in rows} == {
             (shape, mode)
             for shape in ("list", "iterator")
-            for mode in ("none", "development", "manifest", "floor", "scan")
+            for mode in ("none", "development", "manifest", "floor", "scan", "splice")
         }
         assert all(_rates(r) for r in rows)
         assert all(r["ratio"] == 1 for r in rows if r["mode"] == "none")
