@@ -103,9 +103,9 @@ def scanning(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byte
     return scanned
 
 
-def own_scan(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """``app``, its page run through hashstatic's tokenizing scan for ``/static/`` before
-    answering, and nothing else: what a page costs the rewriter before any rewriting."""
+def own_scanner() -> Callable[[bytes], list[tuple[int, int, int]]]:
+    """hashstatic's tokenizing scan of a whole page for ``/static/``, set up as a page's
+    rewriter sets it up: the start tags holding a hit, ``(start, end, content_end)``."""
     from hashstatic import tokenizer
     from hashstatic.html import HtmlRewriter
     from hashstatic.urls import UrlRewriter
@@ -114,12 +114,23 @@ def own_scan(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byte
     rewriter = HtmlRewriter(urls)
     needle, refs, names = rewriter._needle, rewriter._refs, rewriter._ref_names
 
+    def found_in(page: bytes) -> list[tuple[int, int, int]]:
+        found, _ = tokenizer.collect(page, 0, needle, refs, names, False, False, True)
+        return found
+
+    return found_in
+
+
+def own_scan(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``app``, its page run through hashstatic's tokenizing scan for ``/static/`` before
+    answering, and nothing else: what a page costs the rewriter before any rewriting."""
+    found_in = own_scanner()
+
     def scanned(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         chunks = list(app(environ, start_response))
         hits = 0
         for chunk in chunks:
-            found, _ = tokenizer.collect(chunk, 0, needle, refs, names, False, False, True)
-            hits += len(found)
+            hits += len(found_in(chunk))
         environ["scan.hits"] = hits
         return chunks
 
@@ -131,13 +142,7 @@ def splicing(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byte
     ``start_response``, runs hashstatic's scan, writes the page anew (each start tag found
     put back as it was, in one copy of the page) and sends the app's headers with the
     new ``Content-Length``. Nothing is looked up and nothing is remembered."""
-    from hashstatic import tokenizer
-    from hashstatic.html import HtmlRewriter
-    from hashstatic.urls import UrlRewriter
-
-    urls = UrlRewriter(prefix="/static/", page_url="http://localhost/", lookup=lambda p: None)
-    rewriter = HtmlRewriter(urls)
-    needle, refs, names = rewriter._needle, rewriter._refs, rewriter._ref_names
+    found_in = own_scanner()
 
     def spliced(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         held: list[tuple[str, list[tuple[str, str]]]] = []
@@ -145,7 +150,7 @@ def splicing(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byte
             app(environ, lambda status, headers, exc_info=None: held.append((status, headers)))
         )
         page = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        found, _ = tokenizer.collect(page, 0, needle, refs, names, False, False, True)
+        found = found_in(page)
         view, pieces, emitted = memoryview(page), [], 0
         for start, end, _ in found:
             pieces.append(view[emitted:start])
