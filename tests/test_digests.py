@@ -202,6 +202,9 @@ def test_index_reads_in_batches_only_through_its_own_digest(
     assert not counting.batched
     counting.lookup_unseen(["img/logo.png", "js/lib.js"])
     assert Counting.reads == 2  # a subclass that watches reads still sees every read
+    wrapped = DiskIndex(tree)
+    monkeypatch.setattr(wrapped, "_digest", counting._digest)  # as test_concurrency wraps it
+    assert not wrapped.batched
     monkeypatch.setattr(cache, "_digest_files", None)
     assert not DiskIndex(tree).batched
 
