@@ -13,10 +13,10 @@ for every method. Then, in rounds that rotate the order:
   file opened is the one under the root, two ``fstat``, the reads, MD5; stylesheets and
   scripts are searched for references and source maps, and those that name assets are
   rewritten);
-* ``build_manifest``: what ``hashstatic manifest`` and ``build`` do: walk the tree, then hash
-  each file (MD5 and the SHA-384 integrity) on every core, in batches that C reads and hashes
-  with the interpreter lock let go once a batch (``hashstatic._digests``; where it is not
-  built, each file as above);
+* ``build_manifest``: what ``hashstatic manifest`` does: walk the tree, then hash each file
+  (MD5 and the SHA-384 integrity) on every core, in batches that C reads and hashes with the
+  interpreter lock let go once a batch (``hashstatic._digests``; where it is not built, each
+  file as above; ``hashstatic build`` looks files up one at a time, as a fresh index does);
 * ``hashstatic manifest`` CLI: the whole command in a new process, JSON written included.
 
 Throughput is the tree's bytes over the median time; the ratio is to ``md5sum``'s.
