@@ -55,6 +55,7 @@ struct job {
     const char *path; /* the bytes of a PyBytes held by the caller */
     int keep;         /* keep the bytes read (stylesheets, scripts) */
     int ok;           /* read and hashed, unchanged while it was read */
+    int error;        /* the errno of a failed open */
     struct stat st;   /* fstat after reading */
     unsigned char md5[16];
     unsigned char sha384[48];
@@ -83,7 +84,8 @@ read_one(struct job *job, EVP_MD_CTX *md5, EVP_MD_CTX *sha, char *scratch)
     size_t expect = 0, total = 0;
     long fd = syscall(SYS_openat2, AT_FDCWD, job->path, &how, sizeof how);
     if (fd < 0) {
-        return; /* no file, a symlink on the way, no openat2...: the caller's read says which */
+        job->error = errno; /* no file, a symlink on the way, no openat2...: the caller says */
+        return;
     }
     struct stat before;
     if (fstat((int)fd, &before) < 0 || !S_ISREG(before.st_mode) || before.st_size < 0) {
@@ -150,10 +152,13 @@ done:
     close((int)fd);
 }
 
-/* The answer for one job: (key, md5, sha384, data), or None. */
+/* The answer for one job: (key, md5, sha384, data), the errno of a failed open, or None. */
 static PyObject *
 answer(const struct job *job, int want_sha)
 {
+    if (job->error != 0) {
+        return PyLong_FromLong(job->error);
+    }
     if (!job->ok) {
         Py_RETURN_NONE;
     }
@@ -189,8 +194,10 @@ PyDoc_STRVAR(digest_files_doc,
 "Each answer is (key, md5, sha384, data): key the file's (st_dev, st_ino,\n"
 "mtime_ns, ctime_ns, size) after reading, md5 and sha384 the raw digests of its\n"
 "bytes (sha384 None unless asked for), data its bytes when kept, else None. The\n"
-"answer is None for a file that could not be read so, or that changed while it\n"
-"was read: the caller reads that one as it otherwise would, and learns why.\n"
+"answer is the errno (an int) when the open failed (ELOOP for a symbolic link on\n"
+"the way, ENOENT for no file), and None for a file that is not a regular file,\n"
+"that could not be read or hashed, or that changed while it was read: the caller\n"
+"reads that one as it otherwise would, and learns why.\n"
 "Each open is reported to audit hooks as os.open reports it. The interpreter\n"
 "lock is let go once, for the whole list.");
 

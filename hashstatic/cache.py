@@ -100,6 +100,9 @@ _FOLLOW_FLAGS = _OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
 _ABSENT = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.ENXIO, errno.ENODEV}
 )
+# Of those, the ones an open that follows no symlink gets only where following them would not
+# find a file either: a missing or non-directory part met before any symlink.
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR})
 
 
 # openat2 with no symlinks followed (Linux 5.6+), or None.
@@ -383,16 +386,22 @@ class DiskIndex:
         return asset
 
     @property
-    def batched(self) -> bool:
-        """Whether :meth:`lookup_unseen` reads the files it is given in C, all at once."""
+    def _reads_in_c(self) -> bool:
+        """Whether files are read and hashed by hashstatic._digests: it is built, the kernel
+        has ``openat2`` (the open :meth:`_open` makes first), and reads do not go through a
+        ``_digest`` of a subclass's or set on this index (such a hook sees every read)."""
         return (
             _digest_files is not None
             and _open_plain is not None
             and _PROC_FD is not None
-            and self._trust is None
-            # Reads through the hook (a subclass's, or one set on this index) are all seen.
             and getattr(self._digest, "__func__", None) is DiskIndex._digest
         )
+
+    @property
+    def batched(self) -> bool:
+        """Whether :meth:`lookup_unseen` reads the files it is given in C, all at once (it
+        also needs no watch armed: lookups arm them)."""
+        return self._trust is None and self._reads_in_c
 
     def lookup_unseen(self, paths: list[str], *, integrity: bool = False) -> list[Asset | None]:
         """:meth:`lookup` of each of ``paths``, for a caller that asks for many files at once,
@@ -414,12 +423,16 @@ class DiskIndex:
         kept = list(map(has_body, unseen))  # stylesheets and scripts: their bytes are needed
         answers = digest_files([self._base + p for p in unseen], kept, integrity)
         read = dict(zip(unseen, answers, strict=True))
-        return [
-            self.lookup(path, integrity=integrity)
-            if (got := read.get(path)) is None
-            else self._adopt(path, integrity, *got)
-            for path in paths
-        ]
+        found: list[Asset | None] = []
+        for path in paths:
+            got = read.get(path)
+            if isinstance(got, tuple):
+                found.append(self._adopt(path, integrity, *got))
+            elif isinstance(got, int) and got in _NO_FILE:
+                found.append(None)  # nothing there: a lookup would only open it again
+            else:
+                found.append(self.lookup(path, integrity=integrity))
+        return found
 
     def _adopt(
         self,
@@ -596,41 +609,55 @@ class DiskIndex:
                 if _inside(self.root, real) is None:
                     return None
             keep = has_body(path)
-            for attempt in range(_READ_ATTEMPTS):
-                fd = self._open(path, real)
-                if fd is None:
-                    if path not in self._entries and path not in self._reads:
-                        # A name with no file keeps nothing, not even its lock: memory
-                        # cannot grow with requests for random names.
-                        self._locks.pop(path, None)
+            was: _Key | None
+            now: _Key | None
+            got = self._read_in_c(real, keep, integrity)
+            if isinstance(got, int):  # the open failed
+                if got in _NO_FILE:
+                    self._no_file(path)
                     return None
-                try:
+                got = None  # the Python read warns of what it must, or follows symlinks
+            if got is not None:
+                was = now = got[0]  # unchanged while it was read
+                digest, sri, size, data = got[1:]
+                if now != key:
+                    # The file read may be newer than the caller's stat, and known.
+                    known = self._known(path, now, integrity)
+                    if known is not None:
+                        return known
+            else:
+                for attempt in range(_READ_ATTEMPTS):
+                    fd = self._open(path, real)
+                    if fd is None:
+                        self._no_file(path)
+                        return None
                     try:
-                        was = _file_key(fd)
-                        if was is None:
-                            return None  # not a regular file
-                        if attempt == 0 and was != key:
-                            # The file opened may be newer than the caller's stat, and known.
-                            known = self._known(path, was, integrity)
-                            if known is not None:
-                                return known
-                        tee = _Tee(fd, was[4], keep=keep)
-                        digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
-                        now = _file_key(fd)
-                        if now is None:
-                            return None
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    return None
-                if now == was:
-                    break
+                        try:
+                            was = _file_key(fd)
+                            if was is None:
+                                return None  # not a regular file
+                            if attempt == 0 and was != key:
+                                # The file opened may be newer than the caller's stat, and known.
+                                known = self._known(path, was, integrity)
+                                if known is not None:
+                                    return known
+                            tee = _Tee(fd, was[4], keep=keep)
+                            digest, sri, size = self._digest(cast(BinaryIO, tee), integrity)
+                            now = _file_key(fd)
+                            if now is None:
+                                return None
+                        finally:
+                            os.close(fd)
+                    except OSError:
+                        return None
+                    if now == was:
+                        break
+                data = b"".join(tee.chunks) if keep else None
             # A file still changing after the last attempt is answered with that read,
             # not remembered, so that the next request looks again.
             assert now is not None  # each attempt returned unless it read a regular file
             stable = now == was
             seq = next(self._seq)
-            data = b"".join(tee.chunks) if keep else None
             if data is not None and not _names_nothing(path, data):
                 read = _Read(now, seq, digest, sri, size, data, stable)
                 if stable:
@@ -641,6 +668,28 @@ class DiskIndex:
             if stable:
                 self._entries[path] = _Entry(now, seq, asset)
             return asset
+
+    def _no_file(self, path: str) -> None:
+        """What a read of a path with no file answers (its lock is held)."""
+        if path not in self._entries and path not in self._reads:
+            # A name with no file keeps nothing, not even its lock: memory cannot grow with
+            # requests for random names.
+            self._locks.pop(path, None)
+
+    def _read_in_c(
+        self, real: str, keep: bool, integrity: bool
+    ) -> tuple[_Key, str, str | None, int, bytes | None] | int | None:
+        """The file at ``real`` read and hashed in one C call, with the interpreter lock let
+        go once: its version (unchanged while read), MD5, SRI, size and, with ``keep``, its
+        bytes; the errno when it could not be opened. None where C does not read files or
+        could not read this one plainly: the Python read then says why, or reads a file that
+        changes again until it holds still."""
+        digest_files = _digest_files if self._reads_in_c else None
+        got = None if digest_files is None else digest_files([real], [keep], integrity)[0]
+        if got is None or isinstance(got, int):
+            return got
+        key, md5, sha, data = got
+        return key, md5.hex(), None if sha is None else _sri(sha), key[4], data
 
     def _open(self, path: str, real: str) -> int | None:
         """A descriptor for the file at ``real`` (the asset ``path``), if that file is under

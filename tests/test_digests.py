@@ -5,6 +5,7 @@ each file, with anything C cannot read plainly left to the lookup."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import importlib
 import os
@@ -81,15 +82,18 @@ def test_what_c_cannot_read_plainly_is_left_to_the_caller(tmp_path: Path) -> Non
     started = time.monotonic()
     answers = digest_files([tmp_path / p for p in paths], True, True)
     assert time.monotonic() - started < 5  # a FIFO with no writer must not hold it
-    found = {p: a is not None for p, a in zip(paths, answers, strict=True)}
+    found = {
+        path: a if a is None or isinstance(a, int) else "read"
+        for path, a in zip(paths, answers, strict=True)
+    }
     assert found == {
-        "missing.png": False,
-        "dir": False,
-        "link.png": False,  # a symlink, even one inside the root: lookup checks where it goes
-        "linked/b.png": False,
-        "pipe.png": False,
-        "a.png": True,
-        "dir/b.png": True,
+        "missing.png": errno.ENOENT,  # the open's error, which says whether to look further
+        "dir": None,  # opened, but not a regular file
+        "link.png": errno.ELOOP,  # a symlink, even one inside the root: lookup checks it
+        "linked/b.png": errno.ELOOP,
+        "pipe.png": None,
+        "a.png": "read",
+        "dir/b.png": "read",
     }
 
 
@@ -186,6 +190,22 @@ def test_lookup_unseen_reads_no_file_it_has_answered_for(
     answers = index.lookup_unseen(["img/logo.png", "js/lib.js"])
     assert answers[0] is seen
     assert [p for event, p in file_access if event == "open"] == [str(tree / "js" / "lib.js")]
+
+
+@batched
+@pytest.mark.parametrize("many", [False, True], ids=["lookup", "lookup_unseen"])
+def test_a_path_with_no_file_is_opened_once(
+    tree: Path, file_access: list[tuple[str, object]], many: bool
+) -> None:
+    index = DiskIndex(tree)
+    file_access.clear()
+    if many:
+        assert index.lookup_unseen(["missing.png", "img/none/x.png"]) == [None, None]
+    else:
+        assert index.lookup("missing.png") is None
+        assert index.lookup("img/none/x.png") is None
+    opened = [p for event, p in file_access if event == "open"]
+    assert opened == [str(tree / "missing.png"), str(tree / "img" / "none" / "x.png")]
 
 
 def test_index_reads_in_batches_only_through_its_own_digest(
