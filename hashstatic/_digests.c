@@ -17,35 +17,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#if defined(__linux__)
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
 #include <openssl/evp.h>
 
-#if defined(__linux__) && defined(SYS_openat2)
+#include "_openat2.h" /* as hashstatic._speedups.open_plain opens: the file at that path */
+
+#if defined(HAVE_OPEN_PLAIN)
 #define HAVE_DIGEST_FILES 1
-#ifndef RESOLVE_NO_MAGICLINKS
-#define RESOLVE_NO_MAGICLINKS 0x02
-#endif
-#ifndef RESOLVE_NO_SYMLINKS
-#define RESOLVE_NO_SYMLINKS 0x04
-#endif
-
-/* struct open_how of <linux/openat2.h>, spelt out so that the header is not needed. */
-struct plain_how {
-    uint64_t flags;
-    uint64_t mode;
-    uint64_t resolve;
-};
-
-/* As hashstatic._speedups.open_plain opens: the file at exactly that path. */
-static const int OPEN_FLAGS = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW;
+#include <sys/stat.h>
 
 /* The most read at once from a file whose bytes are not kept (hashstatic.cache._CHUNK). */
 #define SCRATCH_SIZE ((size_t)256 * 1024)
@@ -75,14 +53,9 @@ same_version(const struct stat *a, const struct stat *b)
 static void
 read_one(struct job *job, EVP_MD_CTX *md5, EVP_MD_CTX *sha, char *scratch)
 {
-    struct plain_how how = {
-        .flags = (uint64_t)OPEN_FLAGS,
-        .mode = 0,
-        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
     char *buffer = scratch;
     size_t expect = 0, total = 0;
-    long fd = syscall(SYS_openat2, AT_FDCWD, job->path, &how, sizeof how);
+    long fd = plain_open(job->path);
     if (fd < 0) {
         job->error = errno; /* no file, a symlink on the way, no openat2...: the caller says */
         return;
@@ -236,7 +209,7 @@ digest_files(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_TypeError, "digest_files: paths must be str");
             goto done;
         }
-        if (PySys_Audit("open", "OOi", path, Py_None, OPEN_FLAGS) < 0 ||
+        if (PySys_Audit("open", "OOi", path, Py_None, PLAIN_OPEN_FLAGS) < 0 ||
             !PyUnicode_FSConverter(path, &name)) {
             goto done;
         }

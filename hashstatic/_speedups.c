@@ -727,29 +727,10 @@ speedups_pending(PyObject *module, PyObject *arg)
 }
 #endif
 
+#include "_openat2.h"
+
 #if defined(__linux__)
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#if defined(SYS_openat2)
-#define HAVE_OPEN_PLAIN 1
-#ifndef RESOLVE_NO_MAGICLINKS
-#define RESOLVE_NO_MAGICLINKS 0x02
-#endif
-#ifndef RESOLVE_NO_SYMLINKS
-#define RESOLVE_NO_SYMLINKS 0x04
-#endif
-
-/* struct open_how of <linux/openat2.h>, spelt out so that the header is not needed. */
-struct plain_how {
-    uint64_t flags;
-    uint64_t mode;
-    uint64_t resolve;
-};
-
+#if defined(HAVE_OPEN_PLAIN)
 /* Set once openat2 is known to be missing (an older kernel, or a seccomp filter that
    refuses it); a plain int: a thread that misses the write only asks once more. */
 static volatile int openat2_missing = 0;
@@ -769,9 +750,8 @@ static PyObject *
 speedups_open_plain(PyObject *module, PyObject *arg)
 {
     (void)module;
-    const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW;
     /* The event os.open raises, so that audit hooks see this open too. */
-    if (PySys_Audit("open", "OOi", arg, Py_None, flags) < 0) {
+    if (PySys_Audit("open", "OOi", arg, Py_None, PLAIN_OPEN_FLAGS) < 0) {
         return NULL;
     }
     PyObject *bytes = NULL;
@@ -782,15 +762,10 @@ speedups_open_plain(PyObject *module, PyObject *arg)
         Py_DECREF(bytes);
         return PyLong_FromLong(-1);
     }
-    struct plain_how how = {
-        .flags = (uint64_t)flags,
-        .mode = 0,
-        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
     long fd;
     int error;
     Py_BEGIN_ALLOW_THREADS
-    fd = syscall(SYS_openat2, AT_FDCWD, PyBytes_AS_STRING(bytes), &how, sizeof how);
+    fd = plain_open(PyBytes_AS_STRING(bytes));
     error = errno;
     Py_END_ALLOW_THREADS
     if (fd >= 0) {

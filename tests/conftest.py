@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import select
@@ -20,6 +21,20 @@ _LISTENING = re.compile(r" on (http://\S+/)$")
 
 
 _FIGURES: list[str] = []
+
+
+def looked_up_one_at_a_time(root: Path) -> dict[str, Any]:
+    """Every file under ``root`` as a fresh index looks it up alone, with integrity, in the
+    form a manifest holds it (no clock): what build_manifest must agree with."""
+    from hashstatic.cache import DiskIndex, iter_files
+
+    index = DiskIndex(root)
+    found = {}
+    for path in iter_files(root):
+        asset = index.lookup(path, integrity=True)
+        assert asset is not None
+        found[path] = dataclasses.replace(asset, mtime_ns=0)  # a manifest has no clock
+    return found
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import os
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from hashstatic import manifest as manifest_module
-from hashstatic.cache import Asset, DiskIndex, iter_files
+from hashstatic.cache import Asset
 from hashstatic.manifest import (
     Manifest,
     ManifestError,
@@ -26,6 +25,7 @@ from hashstatic.manifest import (
     write_manifest,
 )
 from hashstatic.naming import hashed_name
+from tests.conftest import looked_up_one_at_a_time
 
 FIX = "regenerate it with `hashstatic manifest --root DIR -o FILE`"
 
@@ -153,15 +153,11 @@ def test_build_manifest_on_threads_equals_one_lookup_at_a_time(
 ) -> None:
     manifest = build_manifest(big_root)
     opens = Counter(p for event, p in file_access if event == "open" and isinstance(p, str))
-    index = DiskIndex(big_root)
-    expected = {}
-    for path in iter_files(big_root):
-        found = index.lookup(path, integrity=True)
-        assert found is not None
-        expected[path] = dataclasses.replace(found, mtime_ns=0)  # a manifest has no clock
+    expected = looked_up_one_at_a_time(big_root)
     assert dict(manifest.files) == expected
     # Each file was read once, however many threads wanted it (stylesheets want the images).
-    files = [os.path.join(index.root, *p.split("/")) for p in expected]
+    real_root = os.path.realpath(big_root)
+    files = [os.path.join(real_root, *p.split("/")) for p in expected]
     assert {opens[name] for name in files} == {1}
     figures(f"{len(files)} files hashed on 3 threads, each opened once")
 
