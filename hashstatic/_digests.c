@@ -7,7 +7,8 @@
  * for the other thread (measured on two cores: a second thread added 0.13 s of CPU to a
  * 0.45 s job and took only 0.10 s off it). Here a thread reads and hashes a whole batch of
  * files in C, with the lock let go once for the batch, using the OpenSSL that hashlib
- * itself uses.
+ * itself uses. A development index reads a file it meets for the first time the same way,
+ * a batch of one: one hand-over of the lock instead of several.
  *
  * A separate extension from hashstatic._speedups because it links libcrypto: where OpenSSL's
  * headers are missing only this module is not built, and hashstatic.cache reads files as it
@@ -267,7 +268,7 @@ static PyModuleDef_Slot digests_slots[] = {
     {0, NULL},
 };
 
-PyDoc_STRVAR(digests_doc, "Files read and hashed in C for build_manifest (see hashstatic.cache).");
+PyDoc_STRVAR(digests_doc, "Files read and hashed in C for the hash cache (see hashstatic.cache).");
 
 static struct PyModuleDef digests_module = {
     PyModuleDef_HEAD_INIT,
