@@ -670,7 +670,7 @@ class DiskIndex:
             return asset
 
     def _no_file(self, path: str) -> None:
-        """What a read of a path with no file answers (its lock is held)."""
+        """A read (holding the path's lock) found no file at ``path``."""
         if path not in self._entries and path not in self._reads:
             # A name with no file keeps nothing, not even its lock: memory cannot grow with
             # requests for random names.
