@@ -1,6 +1,6 @@
-"""Files read and hashed many at a time (``hashstatic._digests.digest_files``, through
-``DiskIndex.lookup_unseen``), as build_manifest reads them: the same answers as a lookup of
-each file, with anything C cannot read plainly left to the lookup."""
+"""Files read and hashed in C (``hashstatic._digests.digest_files``), many at a time through
+``DiskIndex.lookup_unseen`` as build_manifest reads them, or one at a time by a cold lookup:
+the same answers as the Python read, with anything C cannot read plainly left to it."""
 
 from __future__ import annotations
 
@@ -163,14 +163,22 @@ ASKED = [*TREE, "alias.png", "img", "missing.png", "../static/img/logo.png"]
 
 @batched
 @pytest.mark.parametrize("integrity", [False, True], ids=["plain", "integrity"])
-def test_lookup_unseen_answers_as_lookup_does(tree: Path, integrity: bool) -> None:
-    one_by_one = DiskIndex(tree)
-    expected = [one_by_one.lookup(p, integrity=integrity) for p in ASKED]
+def test_reads_in_c_answer_as_reads_in_python(
+    tree: Path, integrity: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as python_only:
+        python_only.setattr(cache, "_digest_files", None)
+        in_python = DiskIndex(tree)
+        expected = [in_python.lookup(p, integrity=integrity) for p in ASKED]
+        bodies = [in_python.body(p) for p in ASKED]
+    one_by_one = DiskIndex(tree)  # each cold lookup a batch of one
+    assert [one_by_one.lookup(p, integrity=integrity) for p in ASKED] == expected
+    assert [one_by_one.body(p) for p in ASKED] == bodies
     index = DiskIndex(tree)
     assert index.batched
     answers = index.lookup_unseen(ASKED, integrity=integrity)
     assert answers == expected
-    assert [index.body(p) for p in ASKED] == [one_by_one.body(p) for p in ASKED]
+    assert [index.body(p) for p in ASKED] == bodies
     rewritten = {p for p, a in zip(ASKED, answers, strict=True) if a is not None and a.rewritten}
     assert rewritten == {"css/site.css", "js/app.js"}  # the case the batch hands to lookup
     # What was read is remembered: asking again answers the same asset, with no read.
