@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,8 +22,11 @@ _LISTENING = re.compile(r" on (http://\S+/)$")
 
 _FIGURES: list[str] = []
 
+if TYPE_CHECKING:
+    from hashstatic.cache import Asset
 
-def looked_up_one_at_a_time(root: Path) -> dict[str, Any]:
+
+def looked_up_one_at_a_time(root: Path) -> dict[str, Asset]:
     """Every file under ``root`` as a fresh index looks it up alone, with integrity, in the
     form a manifest holds it (no clock): what build_manifest must agree with."""
     from hashstatic.cache import DiskIndex, iter_files
