@@ -317,6 +317,19 @@ other_construct(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
     return p + 1; /* "<(?=[^A-Za-z!?/])": a "<" that opens nothing is text */
 }
 
+/* The end of the construct at p that is not a start tag (tokenizer.markup_end): s[p] is
+ * "<", s[p + 1] is not a letter, and p + 1 < end.  -1 when it does not end before end. */
+static inline Py_ssize_t
+markup_end(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml)
+{
+    if (s[p + 1] == '/' && end - p >= 3 && is_alpha(s[p + 2])) {
+        /* "</" _TAG_NAME _TAG_BODY ">" */
+        Py_ssize_t gt = tag_close(s, skip_to(s, p + 3, end, NAME_STOP), end);
+        return gt < 0 ? -1 : gt + 1;
+    }
+    return other_construct(s, p, end, xhtml);
+}
+
 /* --- advance ----------------------------------------------------------------------------- */
 
 static Py_ssize_t
@@ -357,13 +370,8 @@ advance_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
                 next = raw_text_end(s, next, end, SPECIAL[k].name, SPECIAL[k].len);
             }
         }
-        else if (c == '/' && end - p >= 3 && is_alpha(s[p + 2])) {
-            /* "</" _TAG_NAME _TAG_BODY ">" */
-            Py_ssize_t gt = tag_close(s, skip_to(s, p + 3, end, NAME_STOP), end);
-            next = gt < 0 ? -1 : gt + 1;
-        }
         else {
-            next = other_construct(s, p, end, xhtml);
+            next = markup_end(s, p, end, xhtml);
         }
         if (next < 0) {
             return p;
@@ -509,10 +517,23 @@ find_ref(const unsigned char *s, Py_ssize_t i, Py_ssize_t end, const Targets *t)
     }
 }
 
-/* The loop of tokenizer.collect_py: see its docstring. */
+/* What collect_impl does with each start tag that holds a hit, [start, end), whose
+ * raw text (if any) runs to content_end: 0 to go on, 1 to stop looking, -1 on error
+ * (an exception set). */
+typedef int (*TagHandler)(void *ctx, Py_ssize_t start, Py_ssize_t end, Py_ssize_t content_end);
+
+/* collect_impl's answers beside a position: nothing left to look at, an error, and a
+ * handler that asked to stop. */
+#define COLLECT_DONE ((Py_ssize_t)-1)
+#define COLLECT_ERROR ((Py_ssize_t)-2)
+#define COLLECT_STOPPED ((Py_ssize_t)-3)
+
+/* The loop of tokenizer.collect_py (see its docstring), each tag handed to on_tag; with
+ * markup, a construct other than a start tag that holds a target is stepped over rather
+ * than stopped at. */
 static Py_ssize_t
 collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, int to_end,
-             int bases, const Targets *t, PyObject *found)
+             int bases, int markup, const Targets *t, TagHandler on_tag, void *ctx)
 {
     Py_ssize_t next_hit = -1, next_ref = -1;
     for (;;) {
@@ -537,7 +558,14 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
         }
         /* The construct at q holds the target, or q is "<base" or "<plaintext". */
         if (!is_alpha(s[q + 1])) {
-            return q;
+            /* A comment, an end tag...: the rewriter leaves it as it is, and with markup it
+             * is stepped over here, as the rewriter would (when it ends). */
+            Py_ssize_t after = markup ? markup_end(s, q, end, xhtml) : -1;
+            if (after < 0) {
+                return q;
+            }
+            p = after;
+            continue;
         }
         Py_ssize_t i = skip_to(s, q + 2, end, NAME_STOP);
         int k = i < end ? special_name(s + q + 1, i - q - 1) : -1;
@@ -558,17 +586,53 @@ collect_impl(const unsigned char *s, Py_ssize_t p, Py_ssize_t end, int xhtml, in
                 return q;
             }
         }
-        PyObject *triple = Py_BuildValue("(nnn)", q, gt + 1, content_end);
-        if (triple == NULL) {
-            return -2;
-        }
-        int failed = PyList_Append(found, triple);
-        Py_DECREF(triple);
-        if (failed) {
-            return -2;
+        int said = on_tag(ctx, q, gt + 1, content_end);
+        if (said != 0) {
+            return said < 0 ? COLLECT_ERROR : COLLECT_STOPPED;
         }
         p = content_end;
     }
+}
+
+/* collect()'s handler: the tag, as a (start, end, content_end) triple, goes to a list. */
+static int
+append_triple(void *found, Py_ssize_t start, Py_ssize_t end, Py_ssize_t content_end)
+{
+    PyObject *triple = Py_BuildValue("(nnn)", start, end, content_end);
+    if (triple == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append((PyObject *)found, triple);
+    Py_DECREF(triple);
+    return failed ? -1 : 0;
+}
+
+/* Sets up t to look for needle and the references names (a tuple of non-empty bytes);
+ * -1 with an exception set (naming the function who) when they cannot be used. */
+static int
+targets_init(Targets *t, const char *needle, Py_ssize_t needle_len, PyObject *names,
+             const char *who)
+{
+    memset(t, 0, sizeof *t);
+    t->needle = (const unsigned char *)needle;
+    t->needle_len = needle_len;
+    t->names = names;
+    if (needle_len == 0) {
+        PyErr_Format(PyExc_ValueError, "%s: the needle is empty", who);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < needle_len; k++) {
+        t->in_needle[(unsigned char)needle[k]] = 1;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0) {
+            PyErr_Format(PyExc_TypeError, "%s: names must be non-empty bytes", who);
+            return -1;
+        }
+        t->name_start[(unsigned char)PyBytes_AS_STRING(name)[0]] = 1;
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(collect_doc,
@@ -601,25 +665,8 @@ speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     (void)refs;
     Targets t;
-    memset(&t, 0, sizeof t);
-    t.needle = (const unsigned char *)needle;
-    t.needle_len = needle_len;
-    t.names = names;
-    for (Py_ssize_t k = 0; k < needle_len; k++) {
-        t.in_needle[(unsigned char)needle[k]] = 1;
-    }
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
-        PyObject *name = PyTuple_GET_ITEM(names, k);
-        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0) {
-            PyBuffer_Release(&view);
-            PyErr_SetString(PyExc_TypeError, "collect: names must be non-empty bytes");
-            return NULL;
-        }
-        t.name_start[(unsigned char)PyBytes_AS_STRING(name)[0]] = 1;
-    }
-    if (needle_len == 0) {
+    if (targets_init(&t, needle, needle_len, names, "collect") < 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "collect: the needle is empty");
         return NULL;
     }
     Py_ssize_t len = view.len;
@@ -630,9 +677,9 @@ speedups_collect(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t stop = collect_impl((const unsigned char *)view.buf, pos, len, xhtml, to_end, bases,
-                                   &t, found);
+                                   0, &t, append_triple, found);
     PyBuffer_Release(&view);
-    if (stop == -2) {
+    if (stop == COLLECT_ERROR) {
         Py_DECREF(found);
         return NULL;
     }
@@ -959,13 +1006,63 @@ free_splices(Splices *run)
     }
 }
 
-/* The tags from found[i] while they are usable remembered tags: their rewrites go to hits,
- * those that change the tag to run.  Returns the index of the first other one (or the
- * length of found), -1 on error. */
+/* What remembered() and splice() need to take a remembered tag. */
+typedef struct {
+    const char *s;          /* the document */
+    PyObject *tags;         /* remembered rewrites by their tags' bytes */
+    int check;              /* whether a rewrite must be vouched for with state */
+    PyObject *state;
+    const ModuleState *names;
+    PyObject *hits;         /* rewrites taken */
+    Splices run;            /* the taken rewrites that change their tags */
+} Taking;
+
+/* Takes the remembered rewrite of the tag s[start:end] when it can be used as it is:
+ * 1 when taken (to hits, and to run when it changes the tag), 0 when not, -1 on error. */
+static int
+take(Taking *k, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *key = PyBytes_FromStringAndSize(k->s + start, end - start);
+    if (key == NULL) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *done; /* a strong reference: the dictionary is shared by every response */
+    int got = PyDict_GetItemRef(k->tags, key, &done);
+    Py_DECREF(key);
+    if (got <= 0) {
+        return got; /* -1, or 0: not remembered */
+    }
+#else
+    PyObject *done = PyDict_GetItemWithError(k->tags, key);
+    Py_DECREF(key);
+    if (done == NULL) {
+        return PyErr_Occurred() ? -1 : 0; /* not remembered */
+    }
+    Py_INCREF(done); /* before anything can run that changes the dictionary */
+#endif
+    int ok = usable(done, k->names, k->check, k->state);
+    PyObject *text = ok > 0 ? field(done, k->names->text) : NULL;
+    int failed = ok < 0 || (ok > 0 && text == NULL);
+    if (!failed && text != NULL && text != Py_None) {
+        if (!PyBytes_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "remembered: a rewrite's text must be bytes");
+            failed = 1;
+        }
+        else {
+            failed = add_splice(&k->run, start, end, text) < 0;
+        }
+    }
+    failed = failed || (ok > 0 && PyList_Append(k->hits, done) < 0);
+    Py_XDECREF(text);
+    Py_DECREF(done);
+    return failed ? -1 : ok;
+}
+
+/* The tags from found[i] while they are usable remembered tags (see take).  Returns the
+ * index of the first other one (or the length of found), -1 on error. */
 static Py_ssize_t
-usable_run(const char *s, Py_ssize_t len, PyObject *found, Py_ssize_t i, Py_ssize_t emitted,
-           PyObject *tags, int check, PyObject *state, const ModuleState *names,
-           PyObject *hits, Splices *run)
+usable_run(Taking *k, Py_ssize_t len, PyObject *found, Py_ssize_t i, Py_ssize_t emitted)
 {
     Py_ssize_t after = emitted; /* where the last tag so far ends */
     for (; i < PyList_GET_SIZE(found); i++) {
@@ -983,49 +1080,57 @@ usable_run(const char *s, Py_ssize_t len, PyObject *found, Py_ssize_t i, Py_ssiz
             PyErr_SetString(PyExc_ValueError, "remembered: a tag out of order or out of doc");
             return -1;
         }
-        PyObject *key = PyBytes_FromStringAndSize(s + start, end - start);
-        if (key == NULL) {
-            return -1;
-        }
-#if PY_VERSION_HEX >= 0x030D0000
-        PyObject *done; /* a strong reference: the dictionary is shared by every response */
-        int got = PyDict_GetItemRef(tags, key, &done);
-        Py_DECREF(key);
-        if (got <= 0) {
-            return got < 0 ? -1 : i; /* not remembered */
-        }
-#else
-        PyObject *done = PyDict_GetItemWithError(tags, key);
-        Py_DECREF(key);
-        if (done == NULL) {
-            return PyErr_Occurred() ? -1 : i; /* not remembered */
-        }
-        Py_INCREF(done); /* before anything can run that changes the dictionary */
-#endif
-        int ok = usable(done, names, check, state);
-        PyObject *text = ok > 0 ? field(done, names->text) : NULL;
-        int failed = ok < 0 || (ok > 0 && text == NULL);
-        if (!failed && text != NULL && text != Py_None) {
-            if (!PyBytes_Check(text)) {
-                PyErr_SetString(PyExc_TypeError, "remembered: a rewrite's text must be bytes");
-                failed = 1;
-            }
-            else {
-                failed = add_splice(run, start, end, text) < 0;
-            }
-        }
-        failed = failed || (ok > 0 && PyList_Append(hits, done) < 0);
-        Py_XDECREF(text);
-        Py_DECREF(done);
-        if (failed) {
-            return -1;
-        }
-        if (ok == 0) {
-            return i;
+        int taken = take(k, start, end);
+        if (taken <= 0) {
+            return taken < 0 ? -1 : i;
         }
         after = end;
     }
     return i;
+}
+
+/* doc[emitted:] with the splices of run made, up to upto after the last: a new bytes object,
+ * or NULL with an exception set. */
+static PyObject *
+spliced(const char *s, Py_ssize_t emitted, Py_ssize_t upto, const Splices *run)
+{
+    Py_ssize_t from = emitted, size = 0;
+    for (Py_ssize_t j = 0; j < run->n; j++) {
+        size += run->at[j].start - from + PyBytes_GET_SIZE(run->at[j].text);
+        from = run->at[j].end;
+    }
+    Py_ssize_t tail = upto > from ? upto - from : 0;
+    PyObject *piece = PyBytes_FromStringAndSize(NULL, size + tail);
+    if (piece == NULL) {
+        return NULL;
+    }
+    char *w = PyBytes_AS_STRING(piece);
+    from = emitted;
+    for (Py_ssize_t j = 0; j < run->n; j++) {
+        PyObject *text = run->at[j].text;
+        memcpy(w, s + from, (size_t)(run->at[j].start - from));
+        w += run->at[j].start - from;
+        memcpy(w, PyBytes_AS_STRING(text), (size_t)PyBytes_GET_SIZE(text));
+        w += PyBytes_GET_SIZE(text);
+        from = run->at[j].end;
+    }
+    memcpy(w, s + from, (size_t)tail);
+    return piece;
+}
+
+static void
+taking_init(Taking *k, const char *s, PyObject *tags, int check, PyObject *state,
+            PyObject *module, PyObject *hits)
+{
+    k->s = s;
+    k->tags = tags;
+    k->check = check;
+    k->state = state;
+    k->names = (const ModuleState *)PyModule_GetState(module);
+    k->hits = hits;
+    k->run.at = k->run.first;
+    k->run.n = 0;
+    k->run.room = (Py_ssize_t)(sizeof k->run.first / sizeof k->run.first[0]);
 }
 
 static PyObject *
@@ -1056,45 +1161,91 @@ speedups_remembered(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "remembered: i, emitted or upto out of range");
         return NULL;
     }
-    Splices run;
-    run.at = run.first;
-    run.n = 0;
-    run.room = (Py_ssize_t)(sizeof run.first / sizeof run.first[0]);
-    i = usable_run(s, len, found, i, emitted, tags, check, state,
-                   (const ModuleState *)PyModule_GetState(module), hits, &run);
+    Taking k;
+    taking_init(&k, s, tags, check, state, module, hits);
+    i = usable_run(&k, len, found, i, emitted);
     PyObject *piece = NULL;
-    if (i >= 0 && run.n > 0) {
+    if (i >= 0 && k.run.n > 0) {
         /* One piece: the text before each changed tag and its new text, then, when every
          * tag was usable, the rest of doc up to upto. */
-        Py_ssize_t from = emitted, size = 0;
-        for (Py_ssize_t j = 0; j < run.n; j++) {
-            size += run.at[j].start - from + PyBytes_GET_SIZE(run.at[j].text);
-            from = run.at[j].end;
-        }
-        Py_ssize_t tail = i == PyList_GET_SIZE(found) && upto > from ? upto - from : 0;
-        piece = PyBytes_FromStringAndSize(NULL, size + tail);
+        Py_ssize_t last = k.run.at[k.run.n - 1].end;
+        piece = spliced(s, emitted, i == PyList_GET_SIZE(found) ? upto : last, &k.run);
         if (piece != NULL) {
-            char *w = PyBytes_AS_STRING(piece);
-            from = emitted;
-            for (Py_ssize_t j = 0; j < run.n; j++) {
-                PyObject *text = run.at[j].text;
-                memcpy(w, s + from, (size_t)(run.at[j].start - from));
-                w += run.at[j].start - from;
-                memcpy(w, PyBytes_AS_STRING(text), (size_t)PyBytes_GET_SIZE(text));
-                w += PyBytes_GET_SIZE(text);
-                from = run.at[j].end;
-            }
-            memcpy(w, s + from, (size_t)tail);
-            emitted = from + tail;
+            emitted = i == PyList_GET_SIZE(found) && upto > last ? upto : last;
             if (PyList_Append(out, piece) < 0) {
                 Py_CLEAR(piece);
             }
         }
     }
-    int failed = i < 0 || (run.n > 0 && piece == NULL);
+    int failed = i < 0 || (k.run.n > 0 && piece == NULL);
     Py_XDECREF(piece);
-    free_splices(&run);
+    free_splices(&k.run);
     return failed ? NULL : Py_BuildValue("(nn)", i, emitted);
+}
+
+PyDoc_STRVAR(splice_doc,
+"splice(doc, needle, names, xhtml, tags, check, state, hits) -> bytes | None\n"
+"\n"
+"A whole page's steady state in one call: collect(doc, 0, needle, refs, names,\n"
+"xhtml) then remembered() over every tag found, without building either's\n"
+"lists, and with the comments and end tags that hold a hit stepped over as the\n"
+"rewriter steps over them.  When every start tag holding a hit has a remembered\n"
+"rewrite usable as it is (see hashstatic.html.remembered_py) and nothing else\n"
+"stops the scan (a <base>, a construct that does not end), returns\n"
+"doc with those rewrites made (doc itself when none changes its tag) and\n"
+"appends them to hits; otherwise returns None and leaves hits as it was.");
+
+/* splice()'s handler: each tag found is taken, or the scan stops. */
+static int
+take_found(void *ctx, Py_ssize_t start, Py_ssize_t end, Py_ssize_t content_end)
+{
+    (void)content_end;
+    int taken = take((Taking *)ctx, start, end);
+    return taken < 0 ? -1 : !taken;
+}
+
+static PyObject *
+speedups_splice(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "splice() takes eight arguments");
+        return NULL;
+    }
+    PyObject *doc = args[0], *needle = args[1], *names = args[2], *tags = args[4];
+    PyObject *state = args[6], *hits = args[7];
+    if (!PyBytes_CheckExact(doc) || !PyBytes_Check(needle) || !PyTuple_Check(names) ||
+        !PyDict_CheckExact(tags) || !PyList_CheckExact(hits)) {
+        PyErr_SetString(PyExc_TypeError, "splice: doc and needle must be bytes, names a tuple, "
+                                         "tags a dict and hits a list");
+        return NULL;
+    }
+    int xhtml = PyObject_IsTrue(args[3]);
+    int check = PyObject_IsTrue(args[5]);
+    if (xhtml < 0 || check < 0) {
+        return NULL;
+    }
+    Targets t;
+    if (targets_init(&t, PyBytes_AS_STRING(needle), PyBytes_GET_SIZE(needle), names, "splice") <
+        0) {
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(doc);
+    Py_ssize_t len = PyBytes_GET_SIZE(doc), mark = PyList_GET_SIZE(hits);
+    Taking k;
+    taking_init(&k, s, tags, check, state, module, hits);
+    Py_ssize_t stop =
+        collect_impl((const unsigned char *)s, 0, len, xhtml, 0, 1, 1, &t, take_found, &k);
+    PyObject *result = NULL;
+    if (stop == COLLECT_DONE) {
+        result = k.run.n == 0 ? Py_NewRef(doc) : spliced(s, 0, len, &k.run);
+    }
+    else if (stop != COLLECT_ERROR) {
+        /* A tag to rewrite anew, or a construct the rewriter must see: not for this call. */
+        result = PyList_SetSlice(hits, mark, PyList_GET_SIZE(hits), NULL) < 0 ? NULL
+                                                                              : Py_NewRef(Py_None);
+    }
+    free_splices(&k.run);
+    return result;
 }
 
 static PyMethodDef speedups_methods[] = {
@@ -1112,6 +1263,7 @@ static PyMethodDef speedups_methods[] = {
     {"find", (PyCFunction)(void (*)(void))speedups_find, METH_FASTCALL, find_doc},
     {"remembered", (PyCFunction)(void (*)(void))speedups_remembered, METH_FASTCALL,
      remembered_doc},
+    {"splice", (PyCFunction)(void (*)(void))speedups_splice, METH_FASTCALL, splice_doc},
     {NULL, NULL, 0, NULL},
 };
 

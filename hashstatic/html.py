@@ -138,6 +138,9 @@ def remembered_py(
 
 
 _remembered = speedup("remembered") or remembered_py
+# A whole page's steady state in one C call (collect, then remembered, over the whole page);
+# without C, rewrite() takes the general path, which gives the same bytes.
+_splice = speedup("splice")
 
 
 # Per page URL: whether every start tag must be examined, the character references to look
@@ -268,6 +271,22 @@ class HtmlRewriter:
         """The whole document at once: nothing after its last hit needs tokenizing."""
         if self._mode == DONE:
             return doc
+        if _splice is not None and not self._buf and not self._complete and type(doc) is bytes:
+            # A page whose every tag with a hit was rewritten before, usable as it is: one
+            # call. Anything else (a tag new or to check, a <base>, raw text to rewrite)
+            # gives None, and the general path below.
+            check = not self.frozen
+            vouched = self.vouched if check else None
+            state = None if vouched is None else vouched.state()
+            if not check or state is not None:
+                hits = self._hits
+                out: bytes | None = _splice(
+                    doc, self._needle, self._ref_names, self.xhtml, self._tags, check, state, hits
+                )
+                if out is not None:
+                    if len(hits) > _HITS_HELD:
+                        self._fold_hits()
+                    return out
         self._buf += doc
         return self.close()
 
