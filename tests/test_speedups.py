@@ -73,17 +73,23 @@ def test_file_key_is_fstat_for_files_and_none_for_the_rest(tmp_path: Path) -> No
 
 
 @needs_find
-def test_find_is_bytes_find_at_every_offset() -> None:
-    needle = b"sourceMappingURL="
-    for size in (0, 1, len(needle) - 1, len(needle), 16, 17, 31, 32, 33, 64, 100):
+@pytest.mark.parametrize("needle", [b"sourceMappingURL=", b"static/", b"/s"])
+def test_find_is_bytes_find_at_every_offset(needle: bytes) -> None:
+    """Around the 16-byte blocks the search takes at a time (SSE2) and the bytes after the
+    last whole block."""
+    for size in (0, 1, len(needle) - 1, len(needle), 16, 17, 31, 32, 33, 47, 48, 64, 65, 100):
         hay = bytes(range(32, 32 + size % 90)) * (size // 90 + 1)
-        hay = hay[:size]
+        hay = hay[:size].replace(needle[:1], b"~")
         assert cache._find(hay, needle) == hay.find(needle) == -1
         for at in range(size - len(needle) + 1):
             placed = hay[:at] + needle + hay[at + len(needle) :]
             assert cache._find(placed, needle) == placed.find(needle), (size, at)
-    # Near misses: the first and last bytes in place, a byte between them wrong.
+            # Near misses before it: the first and last bytes in place, the middle wrong.
+            if len(needle) > 2 and at >= len(needle):
+                miss = needle[:1] + b"~" * (len(needle) - 2) + needle[-1:]
+                early = miss + placed[len(miss) :]
+                assert cache._find(early, needle) == early.find(needle), (size, at)
     miss = b"x" * 40 + b"sourceMappingURL-=" + b"s" * 16 + b"=" * 20
-    assert cache._find(miss, needle) == -1
+    assert cache._find(miss, b"sourceMappingURL=") == -1
     assert cache._find(b"ab", b"") == 0
-    assert cache._find(b"..sourceMappingURL=..", needle) == 2
+    assert cache._find(b"..sourceMappingURL=..", b"sourceMappingURL=") == 2
