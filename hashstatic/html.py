@@ -28,7 +28,7 @@ from hashstatic.cache import Asset, Vouched
 from hashstatic.css import url_spans
 from hashstatic.speedups import speedup
 from hashstatic.tokenizer import Attribute, Tag, advance, collect, markup_end, parse_start_tag
-from hashstatic.urls import UrlRewriter, decode_refs
+from hashstatic.urls import UrlRewriter, _PageFacts, decode_refs
 
 MAX_CONSTRUCT = 1 << 20
 
@@ -141,6 +141,58 @@ _remembered = speedup("remembered") or remembered_py
 # A whole page's steady state in one C call (collect, then remembered, over the whole page);
 # without C, rewrite() takes the general path, which gives the same bytes.
 _splice = speedup("splice")
+
+
+def splice_page(
+    doc: bytes,
+    needle: bytes,
+    names: tuple[bytes, ...],
+    tags: dict[bytes, _Rewrite],
+    xhtml: bool,
+    frozen: bool,
+    vouched: Vouched | None,
+    hits: list[_Rewrite],
+) -> bytes | None:
+    """``doc`` rewritten in one C call when every start tag in it that holds a hit has a
+    rewrite in ``tags`` usable as it is (``frozen`` lookups, or ones ``vouched`` for), its
+    rewrites added to ``hits``; ``None`` (and ``hits`` as it was) when the general path of
+    :class:`HtmlRewriter` has more to do, or where the C extension is not built."""
+    if _splice is None or type(doc) is not bytes:
+        return None
+    state = None
+    if not frozen:
+        # Taken before the remembered answers are used (see Vouched).
+        state = None if vouched is None else vouched.state()
+        if state is None:
+            return None  # every lookup must look again
+    out: bytes | None = _splice(doc, needle, names, xhtml, tags, not frozen, state, hits)
+    return out
+
+
+def splice_seen_page(
+    doc: bytes,
+    page: _PageFacts,
+    integrity: bool,
+    hash_length: int,
+    xhtml: bool,
+    frozen: bool,
+    vouched: Vouched | None,
+    hits: list[_Rewrite],
+) -> bytes | None:
+    """:func:`splice_page` for a page at the URL ``page`` says, with no rewriter made: the
+    tags its rewriters remembered (``None`` when none has been made for it yet)."""
+    setup: _Setup | None = page.derived.get((integrity, hash_length))
+    if setup is None or setup[0]:
+        return None  # a page never rewritten, or one whose every start tag is looked at
+    return splice_page(doc, page.needle, setup[2], setup[3], xhtml, frozen, vouched, hits)
+
+
+def assets_of(hits: list[_Rewrite]) -> dict[str, Asset]:
+    """The assets the remembered rewrites ``hits`` rewrote URLs to, by path."""
+    assets: dict[str, Asset] = {}
+    for done in hits:
+        assets.update(done.rewritten)
+    return assets
 
 
 # Per page URL: whether every start tag must be examined, the character references to look
@@ -271,22 +323,25 @@ class HtmlRewriter:
         """The whole document at once: nothing after its last hit needs tokenizing."""
         if self._mode == DONE:
             return doc
-        if _splice is not None and not self._buf and not self._complete and type(doc) is bytes:
+        if not self._buf and not self._complete:
             # A page whose every tag with a hit was rewritten before, usable as it is: one
             # call. Anything else (a tag new or to check, a <base>, raw text to rewrite)
             # gives None, and the general path below.
-            check = not self.frozen
-            vouched = self.vouched if check else None
-            state = None if vouched is None else vouched.state()
-            if not check or state is not None:
-                hits = self._hits
-                out: bytes | None = _splice(
-                    doc, self._needle, self._ref_names, self.xhtml, self._tags, check, state, hits
-                )
-                if out is not None:
-                    if len(hits) > _HITS_HELD:
-                        self._fold_hits()
-                    return out
+            hits = self._hits
+            out = splice_page(
+                doc,
+                self._needle,
+                self._ref_names,
+                self._tags,
+                self.xhtml,
+                self.frozen,
+                self.vouched,
+                hits,
+            )
+            if out is not None:
+                if len(hits) > _HITS_HELD:
+                    self._fold_hits()
+                return out
         self._buf += doc
         return self.close()
 
@@ -522,9 +577,7 @@ class HtmlRewriter:
 
     def _fold_hits(self) -> None:
         """Move the assets of the remembered rewrites used into ``_assets``."""
-        assets = self._assets
-        for done in self._hits:
-            assets.update(done.rewritten)
+        self._assets.update(assets_of(self._hits))
         self._hits.clear()
 
     def _rewrite_tag(self, s: int, end: int) -> _Rewrite:

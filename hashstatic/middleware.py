@@ -19,9 +19,9 @@ from urllib.parse import quote
 from hashstatic import conditional
 from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex, Vouched
 from hashstatic.files import FileServer
-from hashstatic.html import HtmlRewriter
+from hashstatic.html import HtmlRewriter, assets_of, splice_seen_page
 from hashstatic.manifest import check_prefix, load_manifest
-from hashstatic.urls import Memo, UrlRewriter, split_url
+from hashstatic.urls import Memo, UrlRewriter, page_facts, split_url
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -206,6 +206,9 @@ class _Exchange:
         self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.started = False  # the server's start_response has been called
+        # The body is HTML to rewrite: whether it is XHTML (None: it is left alone).
+        self.html: bool | None = None
+        # Made when first needed: a whole page seen before may need none (see _whole).
         self.rewriter: HtmlRewriter | None = None
         self.client_tags: list[str] = []  # the client's If-None-Match, for our own 304
         self.result_closed = False  # the app's iterable has been closed (by us)
@@ -257,10 +260,12 @@ class _Exchange:
             finally:
                 exc_info = None
         self.status, self.headers = status, list(headers)
-        self.rewriter = self._rewriter_for(status, self.headers)
+        self.html = self._html_in(status, self.headers)
+        self.rewriter = None
         return self.write
 
-    def _rewriter_for(self, status: str, headers: list[tuple[str, str]]) -> HtmlRewriter | None:
+    def _html_in(self, status: str, headers: list[tuple[str, str]]) -> bool | None:
+        """Whether the response is HTML to rewrite: None when not, else whether it is XHTML."""
         code = status[:3]
         if code.startswith("1") or code in ("204", "304"):
             if code == "304":
@@ -279,23 +284,51 @@ class _Exchange:
         self.has_etag = has_etag
         if ctype not in _HTML_TYPES or encoding not in ("", "identity"):
             return None
+        return _HTML_TYPES[ctype]
+
+    def _rewriter(self) -> HtmlRewriter:
+        """The response's rewriter (the body is HTML), made on first use."""
+        rewriter = self.rewriter
+        if rewriter is None:
+            owner = self.owner
+            lookup, vouched = owner._lookup()
+            urls = UrlRewriter(
+                prefix=self._prefix(),
+                page_url=_page_url(self.environ),
+                lookup=lookup,
+                url_base=owner.url_base,
+                hash_length=owner.hash_length,
+                memo=owner._url_memo,
+            )
+            rewriter = self.rewriter = HtmlRewriter(
+                urls,
+                xhtml=bool(self.html),
+                integrity=owner.integrity,
+                frozen=owner.frozen,
+                vouched=vouched,
+            )
+        return rewriter
+
+    def _prefix(self) -> str:
+        """The prefix as the page's URLs hold it: under the app's mount point."""
+        script: str = self.environ.get("SCRIPT_NAME", "")
+        return script.rstrip("/") + self.owner.prefix
+
+    def _seen_page(self, doc: bytes, hits: list[Any]) -> bytes | None:
+        """``doc`` rewritten with no rewriter made, when every tag in it that holds a hit was
+        rewritten before, on this page, usable as it is (see html.splice_seen_page)."""
         owner = self.owner
-        prefix = self.environ.get("SCRIPT_NAME", "").rstrip("/") + owner.prefix
-        lookup, vouched = owner._lookup()
-        urls = UrlRewriter(
-            prefix=prefix,
-            page_url=_page_url(self.environ),
-            lookup=lookup,
-            url_base=owner.url_base,
-            hash_length=owner.hash_length,
-            memo=owner._url_memo,
-        )
-        return HtmlRewriter(
-            urls,
-            xhtml=_HTML_TYPES[ctype],
-            integrity=owner.integrity,
-            frozen=owner.frozen,
-            vouched=vouched,
+        page = page_facts(owner._url_memo, self._prefix(), _page_url(self.environ), owner.url_base)
+        index = owner.index
+        return splice_seen_page(
+            doc,
+            page,
+            owner.integrity,
+            owner.hash_length,
+            bool(self.html),
+            owner.frozen,
+            index.vouched({}) if isinstance(index, DiskIndex) else None,
+            hits,
         )
 
     def _retag_304(self, headers: list[tuple[str, str]]) -> None:
@@ -313,12 +346,12 @@ class _Exchange:
     def write(self, data: bytes) -> None:
         if not self.started:
             self._server_write = self._start(self._streaming_headers())
-        out = self.rewriter.feed(data) if self.rewriter is not None else data
+        out = self._rewriter().feed(data) if self.html is not None else data
         if out:
             self._server_write(out)
 
     def _streaming_headers(self) -> list[tuple[str, str]]:
-        if self.rewriter is None:
+        if self.html is None:
             return self.headers
         # One pass over the app's headers. Its Content-Length goes (the body changes). In
         # development its Last-Modified and ETag go too (our ETag needs the body: see finish);
@@ -355,15 +388,15 @@ class _Exchange:
         return value
 
     def finish(self, result: Iterable[bytes]) -> Iterable[bytes]:
-        if self.rewriter is None or self.environ.get("REQUEST_METHOD") == "HEAD":
-            if self.rewriter is not None and not self.started:
+        if self.html is None or self.environ.get("REQUEST_METHOD") == "HEAD":
+            if self.html is not None and not self.started:
                 self.headers = self._streaming_headers()
             if not self.started:
                 self._start(self.headers)
             return result
         has_etag = self.has_etag
         if self.started:
-            return _Rewritten(result, self.rewriter)
+            return _Rewritten(result, self._rewriter())
         if isinstance(result, list | tuple) or (has_etag and not self.owner.frozen):
             return self._whole(result, result, has_etag)
         # Frameworks return a one-chunk iterator for a rendered page: look at two chunks,
@@ -379,7 +412,7 @@ class _Exchange:
         if first is None or second is None:
             return self._whole([] if first is None else [first], result, has_etag)
         self._server_write = self._start(self._streaming_headers())
-        return _Rewritten(result, self.rewriter, (first, second), iterator)
+        return _Rewritten(result, self._rewriter(), (first, second), iterator)
 
     def close_result(self, result: Iterable[bytes]) -> None:
         """Close the app's iterable, once."""
@@ -394,15 +427,18 @@ class _Exchange:
         self, chunks: Iterable[bytes], result: Iterable[bytes], has_etag: bool
     ) -> Iterable[bytes]:
         """The body (``chunks``, the rest of the app's ``result``) rewritten at once."""
-        rewriter = self.rewriter
-        assert rewriter is not None
         try:
-            body = rewriter.rewrite(b"".join(chunks))
+            doc = b"".join(chunks)
+            hits: list[Any] = []
+            body = self._seen_page(doc, hits) if self.rewriter is None else None
+            if body is None:
+                body = self._rewriter().rewrite(doc)
         finally:
             self.close_result(result)
         headers = self._streaming_headers()
         if has_etag and not self.owner.frozen:
-            fp = conditional.fingerprint((a.path, a.digest) for a in rewriter.assets.values())
+            assets = self.rewriter.assets if self.rewriter is not None else assets_of(hits)
+            fp = conditional.fingerprint((a.path, a.digest) for a in assets.values())
             app_etag = next(v for k, v in self.headers if k.lower() == "etag")
             etag = conditional.add_fingerprint(app_etag, fp)
             headers.append(("ETag", etag))

@@ -217,6 +217,18 @@ class _PageFacts:
         )
 
 
+def page_facts(memo: Memo, prefix: str, page_url: str, url_base: str | None) -> _PageFacts:
+    """What the page at ``page_url`` says (see :class:`_PageFacts`), kept in ``memo``."""
+    key = ("page", prefix, page_url.partition("?")[0], url_base)
+    page: _PageFacts | None = memo.get(key)
+    if page is None:
+        page = _PageFacts.of(prefix, page_url, url_base)
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = page
+    return page
+
+
 class UrlRewriter:
     """Decides, for one page, which URLs name assets and how they are written hashed."""
 
@@ -235,14 +247,7 @@ class UrlRewriter:
         self.memo: Memo = {} if memo is None else memo
         self.lookup = lookup
         self.hash_length = hash_length
-        key = ("page", prefix, page_url.partition("?")[0], url_base)
-        page: _PageFacts | None = self.memo.get(key)
-        if page is None:
-            page = _PageFacts.of(prefix, page_url, url_base)
-            if len(self.memo) >= _MEMO_SIZE:
-                self.memo.clear()
-            self.memo[key] = page
-        self.page = page
+        self.page = page = page_facts(self.memo, prefix, page_url, url_base)
         self.prefix = page.prefix
         self.origin = page.origin
         self.page_path = page.page_path

@@ -310,6 +310,47 @@ def test_development_pages_look_up_nothing_the_kernel_vouches_for(
     assert len(asked) == 2 * len(FILES)  # any change: every tag checked again, once
 
 
+def test_a_page_seen_before_is_rewritten_with_no_rewriter_made(
+    root: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole page whose tags were all rewritten before, usable as they are, goes through
+    one C call (html.splice_seen_page): the same bytes and headers, no rewriter made."""
+    from hashstatic import html, middleware
+
+    if html._splice is None:
+        pytest.skip("hashstatic._speedups is not built")
+    made: list[object] = []
+
+    class Counted(html.HtmlRewriter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(middleware, "HtmlRewriter", Counted)
+    page_app = etag_app()
+    mw = wrap(lambda env, sr: Streamed(list(page_app(env, sr))), root, mode)
+    if mode == "dev" and not (isinstance(mw.index, DiskIndex) and mw.index.watching):
+        pytest.skip("no inotify on this file system: every lookup stats")
+    first = Request.blank("/").get_response(mw)
+    assert first.body == hashed_page() and len(made) == 1
+    for _ in range(3):
+        again = Request.blank("/").get_response(mw)
+        assert (again.status, again.headerlist, again.body) == (
+            first.status,
+            first.headerlist,
+            first.body,
+        )
+    assert len(made) == 1
+    if mode == "dev":
+        (root / "js/app.js").write_bytes(b"console.log(2)\n")
+        changed = Request.blank("/").get_response(mw)
+        assert changed.body == hashed_page({**FILES, "js/app.js": b"console.log(2)\n"})
+        assert changed.headers["ETag"] != first.headers["ETag"]
+        assert len(made) == 2  # the changed tag is rewritten anew, by a rewriter
+        assert Request.blank("/").get_response(mw).headers["ETag"] == changed.headers["ETag"]
+        assert len(made) == 2
+
+
 def etag_app(etag: str = '"v1"') -> Any:
     """A page app that answers conditional requests itself, as WebOb apps do."""
 
