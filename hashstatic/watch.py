@@ -129,6 +129,9 @@ class _Watcher:
         self.names: dict[int, set[str]] = {}  # wd -> the names registered under it
         self.trusts: weakref.WeakSet[Trust] = weakref.WeakSet()
         self.serial = 0  # events applied so far
+        # (self, serial) as Trust.state last gave it: one object while the serial stands, so
+        # that the rewriter's comparisons of many remembered tags' states are identity tests.
+        self.token: tuple[object, int] = (self, 0)
 
     def add(self, directory: str) -> int:
         """The watch descriptor of ``directory`` (watched from now on); -1 with ``errno``."""
@@ -295,7 +298,10 @@ class Trust:
             return None
         with watcher.lock:
             watcher.drain()
-            return watcher, watcher.serial  # the watcher too: a forked child counts anew
+            token = watcher.token  # the watcher too: a forked child counts anew
+            if token[1] != watcher.serial:
+                token = watcher.token = (watcher, watcher.serial)
+            return token
 
     def known(self, path: str) -> Asset | None:
         """:meth:`get` without reading the events that came since the last: for the lookups

@@ -193,6 +193,23 @@ def test_a_change_is_seen_by_the_next_lookup(root: Path, mutate: Callable[[Path]
     assert after != before  # the mutation changed something visible
 
 
+@pytest.mark.parametrize("mutate", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_the_state_is_one_object_until_a_change_is_reported(
+    root: Path, mutate: Callable[[Path], None]
+) -> None:
+    """Remembered tags compare their state with a response's: while nothing changed it is the
+    same object (an identity test), and any reported change gives a state unequal to it."""
+    index = DiskIndex(root, watch=True)
+    for path in PATHS:
+        index.lookup(path)  # every directory on the way watched from now on
+    states = [index.vouched({}).state() for _ in range(3)]  # type: ignore[union-attr]
+    assert states[0] is states[1] is states[2] is not None
+    mutate(root)
+    after = index.vouched({}).state()  # type: ignore[union-attr]
+    assert after != states[0]
+    assert index.vouched({}).state() is after  # type: ignore[union-attr]
+
+
 def test_symlinked_paths_are_looked_at_every_time(root: Path, stats: list[str]) -> None:
     _directory_becomes_symlink(root)
     index = DiskIndex(root, watch=True)
