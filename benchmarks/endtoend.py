@@ -11,15 +11,17 @@ with the app's own headers and body: the least this design does on a page, with 
 rewritten, no header changed and no byte copied. The third adds what any rewriting of the
 page costs beside the scan: it holds back the app's headers, writes the page anew in one
 copy (each tag found put back as it was) and answers with a new ``Content-Length``. Each
-way is loaded by ``wrk`` on loopback, interleaved, and requests per second are given as a
-ratio to the app alone, at two loads: one connection (one request at a time: the cost per
-request, steady to a few percent) and eight connections on waitress's four threads
+way is served by two waitress processes (one process may run 5-15% faster or slower than
+another with the same app, all its life) and loaded by ``wrk`` on loopback, interleaved, and
+requests per second are given as a ratio to the app alone, at two loads: one connection (one
+request at a time: the cost per request) and eight connections on waitress's four threads
 (throughput; the threads hand the interpreter lock to each other, and the figures move by
 2x between runs).
 
 Two body shapes, because the middleware takes two paths: a ``list`` (rewritten whole, with an
 exact ``Content-Length``), and a one-chunk iterator, which is what frameworks return (Django's
-``HttpResponse``, Werkzeug's ``ClosingIterator``), rewritten as it streams. The same
+``HttpResponse``, Werkzeug's ``ClosingIterator``): the middleware reads up to two chunks of it
+to tell a whole page from a stream, then rewrites this one whole too. The same
 comparison is also made in-process (each WSGI app called directly) to show the Python cost
 without the server's.
 
@@ -54,6 +56,10 @@ LABELS = {
     "splice": "app + scan, page written anew",
 }
 CONNECTIONS = (1, common.WRK_CONNECTIONS)
+# Server processes per way of serving: one process can run 5-15% faster or slower than
+# another serving the same app, for the whole of its life (where its memory and threads
+# land); a median over several is steadier than more runs against one.
+PROCESSES = 2
 HASHED = re.compile(rb"/static/[^\"]+\.[0-9a-f]{12}\.[a-z0-9]+\"")
 
 
@@ -196,9 +202,9 @@ def main() -> int:
     args = common.parser(__doc__, NAME).parse_args()
     started = time.monotonic()
     if args.quick:
-        rounds, slice_seconds, wrk_rounds, wrk_seconds = 3, 0.03, 1, 1
+        rounds, slice_seconds, wrk_rounds, wrk_seconds, processes = 3, 0.03, 1, 1, 1
     else:
-        rounds, slice_seconds, wrk_rounds, wrk_seconds = 15, 0.2, 3, 3
+        rounds, slice_seconds, wrk_rounds, wrk_seconds, processes = 15, 0.2, 3, 2, PROCESSES
     report: dict[str, Any] = {
         "machine": common.machine(),
         "settings": {
@@ -209,6 +215,7 @@ def main() -> int:
                 "threads": common.WRK_THREADS,
                 "connections": list(CONNECTIONS),
                 "waitress_threads": common.WAITRESS_THREADS,
+                "processes_per_server": processes,
             },
             "quick": args.quick,
         },
@@ -243,24 +250,26 @@ def main() -> int:
         }
         with common.Servers() as servers:
             ports = {
-                (shape, mode): servers.waitress(
-                    "benchmarks.endtoend:server", shape=shape, mode=mode, **kwargs
-                )
+                (shape, mode): [
+                    servers.waitress("benchmarks.endtoend:server", shape=shape, mode=mode, **kwargs)
+                    for _ in range(processes)
+                ]
                 for shape in SHAPES
                 for mode in MODES
             }
-            for (_, mode), port in ports.items():
-                reply = common.fetch(port, "/")
-                check(mode, reply.data, reply.status)  # type: ignore[attr-defined]
-                if not args.quick:
-                    common.wrk(port, "/", 1)  # warm-up, not measured
+            for (_, mode), each in ports.items():
+                for port in each:
+                    reply = common.fetch(port, "/")
+                    check(mode, reply.data, reply.status)  # type: ignore[attr-defined]
+                    if not args.quick:
+                        common.wrk(port, "/", 1)  # warm-up, not measured
             for r in range(wrk_rounds):
                 for connections in CONNECTIONS:
                     for shape in SHAPES:
                         for mode in common.rotated(list(MODES), r):
-                            port = ports[shape, mode]
-                            rate = common.wrk(port, "/", wrk_seconds, connections=connections)
-                            under_wrk[connections][shape][mode].append(rate)
+                            for port in ports[shape, mode]:
+                                rate = common.wrk(port, "/", wrk_seconds, connections=connections)
+                                under_wrk[connections][shape][mode].append(rate)
                 print(f"  wrk round {r + 1} done", file=sys.stderr)
 
     report["in_process"] = _rows(inproc)
@@ -277,9 +286,9 @@ def main() -> int:
         _print(
             "waitress + wrk",
             report[key],
-            f"median of {wrk_rounds} interleaved {wrk_seconds} s runs "
-            f"(wrk -t{common.WRK_THREADS} -c{connections}, waitress {common.WAITRESS_THREADS} "
-            "threads)",
+            f"median of {wrk_rounds} interleaved rounds of a {wrk_seconds} s run on each of "
+            f"{processes} server processes (wrk -t{common.WRK_THREADS} -c{connections}, "
+            f"waitress {common.WAITRESS_THREADS} threads)",
         )
     report["goals"] = [
         common.goal(
