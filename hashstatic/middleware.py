@@ -32,6 +32,8 @@ _HTML_TYPES = {"text/html": False, "application/xhtml+xml": True}
 _URL_SAFE = "/-._~!$()*+,;=:@"
 # A path quote() would give back as it is (its unreserved characters, _URL_SAFE and "%").
 _QUOTED_AS_IS = re.compile(r"[A-Za-z0-9/\-._~!$()*+,;=:@%]*").fullmatch
+# A Host header that names a host: a registered name or an IP literal, and a port.
+_HOST = re.compile(r"(?:[\w\-.~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?", re.ASCII).fullmatch
 
 
 class HashStatic:
@@ -183,13 +185,20 @@ def _check_url_base(url_base: str | None) -> str | None:
 
 
 def _page_url(environ: Environ) -> str:
+    """The page's URL as the rewriter resolves its URLs against: from the Host header when
+    it names a host (RFC 3986), else from what the server says it is (a client's
+    ``Host: a@b`` or ``Host: h/static`` must neither fail the response nor move the page)."""
     scheme = environ.get("wsgi.url_scheme", "http")
+    if scheme != "http" and scheme != "https":
+        scheme = "http"
     host = environ.get("HTTP_HOST")
-    if not host:
+    if not host or not _HOST(host):
         host = environ.get("SERVER_NAME", "localhost")
         port = environ.get("SERVER_PORT", "")
         if port and port != {"http": "80", "https": "443"}.get(scheme):
             host = f"{host}:{port}"
+        if not _HOST(host):
+            host = "localhost"
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     if not _QUOTED_AS_IS(path):
         path = quote(path.encode("latin-1", "replace"), safe=_URL_SAFE + "%")

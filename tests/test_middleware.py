@@ -498,6 +498,39 @@ def test_relative_urls_resolve_against_the_page_path_quoted(
     assert res.body == b'<link href="%s"><link href="%s">' % tuple(expected)
 
 
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [
+        ("a@b", "http"),  # userinfo: no host a browser would send
+        ("h:port", "http"),  # a port that is not a number
+        ("h/static", "http"),  # a path in the Host header would move the page under the prefix
+        ("h?x", "http"),
+        ("a b", "http"),
+        ("[::1", "http"),
+        ("h\x00", "http"),
+        ("\xfc", "http"),
+        ("", "gopher"),  # a scheme the server should not have passed
+    ],
+)
+def test_a_hostile_host_or_scheme_neither_fails_nor_moves_the_page(
+    root: Path, mode: str, host: str, scheme: str
+) -> None:
+    """What the server says it is stands in for a Host header that names no host."""
+    page = b'<link href="css/site.css"><link href="http://example.org/static/css/site.css">'
+    mw = wrap(html_app(page), root, mode)
+    for _ in range(2):  # the first response, and one of a page seen before
+        req = Request.blank("/static/", environ={"wsgi.url_scheme": scheme})
+        req.environ.update(SERVER_NAME="example.org", SERVER_PORT="80")
+        req.environ["HTTP_HOST"] = host
+        req.environ["PATH_INFO"] = "/page/"  # a page outside the prefix
+        res = req.get_response(mw)
+        assert res.status_int == 200
+        hashed = f"site.{md5(FILES['css/site.css'])}.css".encode()
+        # Relative URLs resolve against /page/ (no asset there); the absolute one names the
+        # server's own origin, so it is an asset.
+        assert res.body == page.replace(b"static/css/site.css", b"static/css/" + hashed)
+
+
 def test_a_question_mark_in_the_page_path_stays_in_its_directory(root: Path, mode: str) -> None:
     # Requested as /docs%3Fx/page.html: "?" is part of the path, and "static/..." resolves to
     # /docs%3Fx/static/..., not an asset (unquoted, the page would seem to sit at /docs).
