@@ -28,9 +28,10 @@ hashstatic / WhiteNoise:
 1. **in-process**: each WSGI app called directly with a minimal environ (no
    ``wsgi.file_wrapper``: the body is read by iterating, and closed), in rounds that rotate
    the order; this isolates the Python each one runs per request;
-2. **waitress + wrk**: each app in its own waitress process (4 threads), loaded by ``wrk``
-   (1 thread, 8 keep-alive connections) on loopback; wrk and the server share the machine's
-   two cores, as they would share a small server.
+2. **waitress + wrk**: each app in two waitress processes of its own (4 threads each; one
+   process can run 5-15% faster or slower than another with the same app, all its life),
+   loaded in turn by ``wrk`` (1 thread, 8 keep-alive connections) on loopback; wrk and the
+   server share the machine's two cores, as they would share a small server.
 
 Under waitress every row also measures the **ceiling**: a WSGI app that answers the same URL
 with the same bytes held in memory (a bare 304 to ``If-None-Match``), with no file system call
@@ -59,6 +60,9 @@ if __package__ in (None, ""):
 from benchmarks import common, sites
 
 NAME = "serve"
+# Waitress processes per server: one process can run 5-15% faster or slower than another
+# with the same app for its whole life; the median is taken over the runs of all of them.
+PROCESSES = 2
 FILES = {"css": sites.SMALL_CSS, "js": sites.MEDIUM_JS}
 # Hashed names as hashstatic writes them (12 hex characters before the last extension).
 IMMUTABLE_TEST = r"\.[0-9a-f]{12}(\.[^./]+)?$"
@@ -206,14 +210,17 @@ def under_wrk(
 ) -> list[dict[str, Any]]:
     common.ensure_wrk()
     rows = []
+    processes = 1 if quick else PROCESSES
     with common.Servers() as servers:
-        ports = {
-            name: servers.waitress(f"benchmarks.serve:{name}", **kw)
+        each = {
+            name: [servers.waitress(f"benchmarks.serve:{name}", **kw) for _ in range(processes)]
             for name, kw in setup["kwargs"].items()
         }
-        for name, port in ports.items():
-            if not quick:
-                common.wrk(port, setup["urls"][name]["css"], 1)  # warm-up, not measured
+        for name, ports_of in each.items():
+            for port in ports_of:
+                if not quick:
+                    common.wrk(port, setup["urls"][name]["css"], 1)  # warm-up, not measured
+        ports = {name: ports_of[0] for name, ports_of in each.items()}  # for the checks
         for pairing, (ours, theirs) in PAIRINGS.items():
             # wrk runs whole seconds: a quick run loads the stylesheet only.
             for kind in ["css"] if quick else FILES:
@@ -229,18 +236,15 @@ def under_wrk(
                             headers["If-None-Match"] = reply.getheader("ETag") or ""
                             if common.fetch(ports[name], url, headers).status != 304:
                                 raise SystemExit(f"{name} did not answer 304 to its own ETag")
-                        targets[name] = (ports[name], url, headers)
+                        targets[name] = (url, headers)
                     url = setup["urls"]["ceiling"][kind]
-                    targets["ceiling"] = (
-                        ports["ceiling"],
-                        url,
-                        {"If-None-Match": '"any"'} if status == 304 else {},
-                    )
+                    targets["ceiling"] = (url, {"If-None-Match": '"any"'} if status == 304 else {})
                     rates: dict[str, list[float]] = {name: [] for name in targets}
                     for r in range(rounds):
                         for name in common.rotated(list(targets), r):
-                            port, url, headers = targets[name]
-                            rates[name].append(common.wrk(port, url, seconds, headers))
+                            url, headers = targets[name]
+                            for port in each[name]:
+                                rates[name].append(common.wrk(port, url, seconds, headers))
                     row = _row(pairing, kind, status, ours, theirs, rates)
                     reach = common.median(rates["ceiling"]) / row["whitenoise"]["median"]
                     row["ceiling"] = {"server": "ceiling", **common.summary(rates["ceiling"])}
@@ -317,7 +321,7 @@ def main() -> int:
     if args.quick:
         rounds, slice_seconds, wrk_rounds, wrk_seconds = 3, 0.03, 1, 1
     else:
-        rounds, slice_seconds, wrk_rounds, wrk_seconds = 15, 0.2, 3, 3
+        rounds, slice_seconds, wrk_rounds, wrk_seconds = 15, 0.2, 3, 2
     report["settings"] = {
         "in_process": {"rounds": rounds, "slice_seconds": slice_seconds},
         "wrk": {
@@ -326,6 +330,7 @@ def main() -> int:
             "threads": common.WRK_THREADS,
             "connections": common.WRK_CONNECTIONS,
             "waitress_threads": common.WAITRESS_THREADS,
+            "processes_per_server": 1 if args.quick else PROCESSES,
         },
         "quick": args.quick,
     }
@@ -342,7 +347,8 @@ def main() -> int:
         report["in_process"],
     )
     print_rows(
-        f"waitress + wrk: median of {wrk_rounds} interleaved {wrk_seconds} s runs per server "
+        f"waitress + wrk: median of {wrk_rounds} interleaved rounds of a {wrk_seconds} s run on "
+        f"each of {1 if args.quick else PROCESSES} processes per server "
         f"(wrk -t{common.WRK_THREADS} -c{common.WRK_CONNECTIONS})",
         report["wrk"],
     )
