@@ -129,6 +129,15 @@ _digest_files: Callable[[list[str], list[bool], bool], list[Any]] | None = speed
 _Key = tuple[int, int, int, int, int]
 
 
+def _from_c(
+    got: tuple[_Key, bytes, bytes | None, bytes | None],
+) -> tuple[_Key, str, str | None, int, bytes | None]:
+    """A file as hashstatic._digests answers it (its version, raw MD5 and SHA-384, kept
+    bytes), as the index keeps it: version, MD5 in hex, SRI, size and bytes."""
+    key, md5, sha, data = got
+    return key, md5.hex(), None if sha is None else _sri(sha), key[4], data
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     path: str  # posix path relative to root, e.g. "css/site.css" (decoded, no leading slash)
@@ -427,7 +436,7 @@ class DiskIndex:
         for path in paths:
             got = read.get(path)
             if isinstance(got, tuple):
-                found.append(self._adopt(path, integrity, *got))
+                found.append(self._adopt(path, integrity, *_from_c(got)))
             elif isinstance(got, int) and got in _NO_FILE:
                 found.append(None)  # nothing there: a lookup would only open it again
             else:
@@ -439,23 +448,22 @@ class DiskIndex:
         path: str,
         integrity: bool,
         key: _Key,
-        md5: bytes,
-        sha: bytes | None,
+        digest: str,
+        sri: str | None,
+        size: int,
         data: bytes | None,
     ) -> Asset | None:
         """What :meth:`_read` makes of a version of ``path`` it has read and hashed, for one
         read and hashed by :meth:`lookup_unseen` (``key``: the file, unchanged while read)."""
-        digest = md5.hex()
-        sri = None if sha is None else _sri(sha)
         with self._lock(path):
             known = self._known(path, key, integrity)  # another thread may have read it since
             if known is None:
                 seq = next(self._seq)
                 if data is None or _names_nothing(path, data):
-                    asset = self._asset(path, key, digest, sri, key[4], digest)
+                    asset = self._asset(path, key, digest, sri, size, digest)
                     self._entries[path] = _Entry(key, seq, asset)
                     return asset
-                known = self._reads[path] = _Read(key, seq, digest, sri, key[4], data, True)
+                known = self._reads[path] = _Read(key, seq, digest, sri, size, data, True)
         if isinstance(known, Asset):
             return known
         # A stylesheet or script that names assets: made as lookup makes it, from this read.
@@ -686,10 +694,7 @@ class DiskIndex:
         changes again until it holds still."""
         digest_files = _digest_files if self._reads_in_c else None
         got = None if digest_files is None else digest_files([real], [keep], integrity)[0]
-        if got is None or isinstance(got, int):
-            return got
-        key, md5, sha, data = got
-        return key, md5.hex(), None if sha is None else _sri(sha), key[4], data
+        return got if got is None or isinstance(got, int) else _from_c(got)
 
     def _open(self, path: str, real: str) -> int | None:
         """A descriptor for the file at ``real`` (the asset ``path``), if that file is under
