@@ -137,11 +137,7 @@ answer(const struct job *job, int want_sha)
         Py_RETURN_NONE;
     }
     const struct stat *st = &job->st;
-    long long mtime = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-    long long ctime = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-    PyObject *key = Py_BuildValue("(KKLLL)", (unsigned long long)st->st_dev,
-                                  (unsigned long long)st->st_ino, mtime, ctime,
-                                  (long long)st->st_size);
+    PyObject *key = file_key_of(st);
     PyObject *md5 = PyBytes_FromStringAndSize((const char *)job->md5, 16);
     PyObject *sha = want_sha ? PyBytes_FromStringAndSize((const char *)job->sha384, 48)
                              : Py_NewRef(Py_None);

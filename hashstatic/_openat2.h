@@ -5,6 +5,9 @@
  * and hashstatic._digests (digest_files), so that the two cannot open differently.
  *
  * Linux only: HAVE_OPEN_PLAIN is defined where the system call is known at build time.
+ *
+ * Also how both name the version of a file they opened (file_key_of). Include it after
+ * Python.h.
  */
 #ifndef HASHSTATIC_OPENAT2_H
 #define HASHSTATIC_OPENAT2_H
@@ -13,8 +16,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* (st_dev, st_ino, mtime_ns, ctime_ns, st_size) of st: hashstatic.cache's _Key of a file, or
+   NULL with an exception set. */
+static inline PyObject *
+file_key_of(const struct stat *st)
+{
+    long long mtime = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    long long ctime = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    return Py_BuildValue("(KKLLL)", (unsigned long long)st->st_dev,
+                         (unsigned long long)st->st_ino, mtime, ctime, (long long)st->st_size);
+}
 
 #if defined(SYS_openat2)
 #define HAVE_OPEN_PLAIN 1

@@ -860,10 +860,7 @@ speedups_file_key(PyObject *module, PyObject *arg)
     if (!S_ISREG(st.st_mode)) {
         Py_RETURN_NONE;
     }
-    long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    long long ctime = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
-    return Py_BuildValue("(KKLLL)", (unsigned long long)st.st_dev,
-                         (unsigned long long)st.st_ino, mtime, ctime, (long long)st.st_size);
+    return file_key_of(&st);
 }
 #endif /* __linux__ */
 
