@@ -37,7 +37,7 @@ _Located = tuple[str, int, int, int, tuple[str, ...]]
 # under keys of its own shape.
 Memo = dict[object, Any]
 _MEMO_SIZE = 8192
-_MEMO_MAX_URL = 2048  # longer URL texts (data: URIs) are resolved each time, not remembered
+MEMO_MAX_URL = 2048  # longer URL texts (data: URIs) are resolved each time, not remembered
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -219,14 +219,23 @@ class _PageFacts:
 
 def page_facts(memo: Memo, prefix: str, page_url: str, url_base: str | None) -> _PageFacts:
     """What the page at ``page_url`` says (see :class:`_PageFacts`), kept in ``memo``."""
-    key = ("page", prefix, page_url.partition("?")[0], url_base)
+    url = page_url.partition("?")[0]
+    if len(url) > MEMO_MAX_URL:  # a client can ask for endless long URLs: not kept
+        return _PageFacts.of(prefix, page_url, url_base)
+    key = ("page", prefix, url, url_base)
     page: _PageFacts | None = memo.get(key)
     if page is None:
         page = _PageFacts.of(prefix, page_url, url_base)
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = page
+        remember(memo, key, page)
     return page
+
+
+def remember(memo: Memo, key: object, value: Any) -> None:
+    """Keep ``value`` in the shared ``memo``, which is emptied when full (its entries are all
+    cheap to make again, and a bound keeps a site with endless URLs from growing it)."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 class UrlRewriter:
@@ -305,7 +314,7 @@ class UrlRewriter:
         return None if found is None else found[0]
 
     def _located(self, raw: bytes, base: str | None, refs: bool) -> _Located | None:
-        if len(raw) > _MEMO_MAX_URL:
+        if len(raw) > MEMO_MAX_URL:
             return self._locate(raw, base, refs)  # not kept: the memo is shared, and long
         key = (raw, refs, self._page_key if base is None else (self.prefix, base))
         try:

@@ -531,6 +531,32 @@ def test_a_hostile_host_or_scheme_neither_fails_nor_moves_the_page(
         assert res.body == page.replace(b"static/css/site.css", b"static/css/" + hashed)
 
 
+def test_pages_at_long_urls_are_not_remembered(root: Path, mode: str) -> None:
+    """A client chooses the page URL: a run of distinct long ones must not pile up in the
+    middleware's memory (before, each stayed in its memo, up to 8,192 of them)."""
+    import tracemalloc
+
+    mw = wrap(html_app(b'<link href="/static/css/site.css">'), root, mode)
+    hashed = f"site.{md5(FILES['css/site.css'])}.css".encode()
+
+    def ask(path: str) -> None:
+        req = Request.blank("/")
+        req.environ["PATH_INFO"] = path
+        res = req.get_response(mw)
+        assert res.body == b'<link href="/static/css/' + hashed + b'">'
+
+    ask("/warm-up/")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(60):
+            ask(f"/{i}/" + "x" * 100_000)  # 6 MB of URLs
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000
+
+
 def test_a_question_mark_in_the_page_path_stays_in_its_directory(root: Path, mode: str) -> None:
     # Requested as /docs%3Fx/page.html: "?" is part of the path, and "static/..." resolves to
     # /docs%3Fx/static/..., not an asset (unquoted, the page would seem to sit at /docs).
