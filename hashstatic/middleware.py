@@ -21,7 +21,15 @@ from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex, Vouched
 from hashstatic.files import FileServer
 from hashstatic.html import HtmlRewriter, assets_of, splice_seen_page
 from hashstatic.manifest import check_prefix, load_manifest
-from hashstatic.urls import Memo, UrlRewriter, page_facts, split_url
+from hashstatic.urls import (
+    MEMO_MAX_URL,
+    Memo,
+    UrlRewriter,
+    _PageFacts,
+    page_facts,
+    remember,
+    split_url,
+)
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -323,11 +331,29 @@ class _Exchange:
         script: str = self.environ.get("SCRIPT_NAME", "")
         return script.rstrip("/") + self.owner.prefix
 
+    def _page(self) -> _PageFacts:
+        """What the page's own URL says (see urls.page_facts), found by the request's parts
+        that make the URL, so that a page asked for again is one lookup."""
+        get = self.environ.get
+        host, script, path = get("HTTP_HOST"), get("SCRIPT_NAME", ""), get("PATH_INFO", "")
+        memo = self.owner._url_memo
+        key: tuple[object, ...] | None = None
+        if len(host or "") + len(script) + len(path) <= MEMO_MAX_URL:  # the client's to choose
+            scheme, name, port = get("wsgi.url_scheme"), get("SERVER_NAME"), get("SERVER_PORT")
+            key = ("request", scheme, host, name, port, script, path)
+            page: _PageFacts | None = memo.get(key)
+            if page is not None:
+                return page
+        page = page_facts(memo, self._prefix(), _page_url(self.environ), self.owner.url_base)
+        if key is not None:
+            remember(memo, key, page)
+        return page
+
     def _seen_page(self, doc: bytes, hits: list[Any]) -> bytes | None:
         """``doc`` rewritten with no rewriter made, when every tag in it that holds a hit was
         rewritten before, on this page, usable as it is (see html.splice_seen_page)."""
         owner = self.owner
-        page = page_facts(owner._url_memo, self._prefix(), _page_url(self.environ), owner.url_base)
+        page = self._page()
         index = owner.index
         return splice_seen_page(
             doc,

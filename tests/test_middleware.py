@@ -531,6 +531,49 @@ def test_a_hostile_host_or_scheme_neither_fails_nor_moves_the_page(
         assert res.body == page.replace(b"static/css/site.css", b"static/css/" + hashed)
 
 
+def test_each_request_url_is_answered_as_a_fresh_middleware_answers_it(
+    root: Path, mode: str
+) -> None:
+    """What a page's URL says is remembered by the request's parts that make the URL: a page
+    asked for under another host, scheme, server, port, mount point or path is answered as
+    a middleware that never saw the others answers it."""
+    page = (
+        b'<link href="../static/css/site.css"><link href="/static/css/site.css">'
+        b'<link href="http://a.example/static/css/site.css">'
+        b'<link href="https://a.example/static/css/site.css">'
+        b'<link href="http://a.example:8080/static/css/site.css">'
+        b'<link href="http://b.example/static/css/site.css">'
+        b'<link href="http://b.example/app/static/css/site.css">'
+    )
+    # Pages outside the prefix, where a page seen before is answered in one C call.
+    requests: list[dict[str, str]] = [
+        {"HTTP_HOST": "a.example", "PATH_INFO": "/page/"},
+        {"HTTP_HOST": "b.example", "PATH_INFO": "/page/"},
+        {"HTTP_HOST": "a.example", "PATH_INFO": "/page/", "wsgi.url_scheme": "https"},
+        {"HTTP_HOST": "a.example:8080", "PATH_INFO": "/page/"},
+        {"SERVER_NAME": "a.example", "SERVER_PORT": "80", "PATH_INFO": "/page/"},
+        {"SERVER_NAME": "b.example", "SERVER_PORT": "80", "PATH_INFO": "/page/"},
+        {"SERVER_NAME": "a.example", "SERVER_PORT": "8080", "PATH_INFO": "/page/"},
+        {"HTTP_HOST": "b.example", "SCRIPT_NAME": "/app", "PATH_INFO": "/page/"},
+        {"HTTP_HOST": "b.example", "SCRIPT_NAME": "/app", "PATH_INFO": "/"},
+        {"HTTP_HOST": "a.example", "PATH_INFO": "/a/page/"},
+    ]
+
+    def ask(mw: HashStatic, parts: dict[str, str]) -> tuple[str, bytes]:
+        req = Request.blank("/")
+        req.environ.pop("HTTP_HOST", None)
+        req.environ.update(parts)
+        res = req.get_response(mw)
+        return res.status, res.body
+
+    alone = {i: ask(wrap(html_app(page), root, mode), parts) for i, parts in enumerate(requests)}
+    assert len(set(alone.values())) >= 6  # the requests do give different pages
+    shared = wrap(html_app(page), root, mode)
+    for _ in range(2):  # first sight of each page, then every page seen before
+        for i, parts in enumerate(requests):
+            assert ask(shared, parts) == alone[i], parts
+
+
 def test_pages_at_long_urls_are_not_remembered(root: Path, mode: str) -> None:
     """A client chooses the page URL: a run of distinct long ones must not pile up in the
     middleware's memory (before, each stayed in its memo, up to 8,192 of them)."""
