@@ -36,6 +36,7 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tupl
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
+_SEQUENCES = (list, tuple)  # a body the app already holds whole
 _HTML_TYPES = {"text/html": False, "application/xhtml+xml": True}
 _URL_SAFE = "/-._~!$()*+,;=:@"
 # A path quote() would give back as it is (its unreserved characters, _URL_SAFE and "%").
@@ -115,6 +116,8 @@ class HashStatic:
             self._manifest_mtime = 0.0
         # How each URL text resolves, shared by all responses (bounded in urls).
         self._url_memo: Memo = {}
+        # Fixed for the life of an index: a manifest's, or None for the disk.
+        self._fingerprint = self.index.fingerprint
         self._files = FileServer(self.index, self.root, strict=strict) if serve else None
         if self._files is not None:
             self._prepared = self._files.prepared.respond
@@ -136,14 +139,15 @@ class HashStatic:
             prepared = self._prepared(environ, start_response)
             if prepared is not None:
                 return prepared
-        path = environ.get("PATH_INFO", "")
-        if self._files is not None and path.startswith(self.prefix):
-            responder = self._files.serve(environ, path[len(self.prefix) :])
-            if responder is not None:
-                return responder(environ, start_response)
+            path = environ.get("PATH_INFO", "")
+            if path.startswith(self.prefix):
+                responder = self._files.serve(environ, path[len(self.prefix) :])
+                if responder is not None:
+                    return responder(environ, start_response)
         environ["hashstatic.url"] = self.url
         exchange = _Exchange(self, environ, start_response)
-        exchange.prepare_request()
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+            exchange.prepare_request()
         result = self.app(environ, exchange.start_response)
         try:
             return exchange.finish(result)
@@ -173,7 +177,7 @@ class HashStatic:
 
     @property
     def frozen(self) -> bool:
-        return self.index.fingerprint is not None
+        return self._fingerprint is not None
 
 
 def _check_url_base(url_base: str | None) -> str | None:
@@ -216,6 +220,22 @@ def _page_url(environ: Environ) -> str:
 class _Exchange:
     """One request/response through the middleware."""
 
+    __slots__ = (
+        "owner",
+        "environ",
+        "server_start_response",
+        "_server_write",
+        "status",
+        "headers",
+        "started",
+        "html",
+        "rewriter",
+        "client_tags",
+        "result_closed",
+        "translated",
+        "has_etag",
+    )
+
     def __init__(self, owner: HashStatic, environ: Environ, start_response: StartResponse) -> None:
         self.owner = owner
         self.environ = environ
@@ -241,7 +261,7 @@ class _Exchange:
             ours = [t for t in tags if conditional.strip_fingerprint(t) is not None]
             if ours:
                 self.client_tags = tags
-                fp = self.owner.index.fingerprint
+                fp = self.owner._fingerprint
                 keep: list[str] = []
                 for t in tags:
                     stripped = conditional.strip_fingerprint(t)
@@ -391,7 +411,7 @@ class _Exchange:
         # One pass over the app's headers. Its Content-Length goes (the body changes). In
         # development its Last-Modified and ETag go too (our ETag needs the body: see finish);
         # with a manifest they stay, fingerprinted and never older than the manifest.
-        fp = self.owner.index.fingerprint
+        fp = self.owner._fingerprint
         headers: list[tuple[str, str]] = []
         tagged = False
         for k, v in self.headers:
@@ -432,7 +452,7 @@ class _Exchange:
         has_etag = self.has_etag
         if self.started:
             return _Rewritten(result, self._rewriter())
-        if isinstance(result, list | tuple) or (has_etag and not self.owner.frozen):
+        if isinstance(result, _SEQUENCES) or (has_etag and not self.owner.frozen):
             return self._whole(result, result, has_etag)
         # Frameworks return a one-chunk iterator for a rendered page: look at two chunks,
         # and a body that was one is sent whole, with a Content-Length (so the connection is
