@@ -75,9 +75,11 @@ def test_file_key_is_fstat_for_files_and_none_for_the_rest(tmp_path: Path) -> No
 @needs_find
 @pytest.mark.parametrize("needle", [b"sourceMappingURL=", b"static/", b"/s"])
 def test_find_is_bytes_find_at_every_offset(needle: bytes) -> None:
-    """Around the 16-byte blocks the search takes at a time (SSE2) and the bytes after the
-    last whole block."""
-    for size in (0, 1, len(needle) - 1, len(needle), 16, 17, 31, 32, 33, 47, 48, 64, 65, 100):
+    """Around the 64- and 16-byte blocks the search takes at a time (SSE2) and the bytes
+    after the last whole block."""
+    n = len(needle)
+    sizes = (0, 1, n - 1, n, 16, 17, 31, 32, 33, 47, 48, 64, 65, 100, 62 + n, 63 + n, 64 + n)
+    for size in (*sizes, 127 + n, 128 + n, 150 + n, 200):
         hay = bytes(range(32, 32 + size % 90)) * (size // 90 + 1)
         hay = hay[:size].replace(needle[:1], b"~")
         assert cache._find(hay, needle) == hay.find(needle) == -1
