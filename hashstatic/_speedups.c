@@ -1061,7 +1061,7 @@ take(Taking *k, Py_ssize_t start, Py_ssize_t end)
     int failed = ok < 0 || (ok > 0 && text == NULL);
     if (!failed && text != NULL && text != Py_None) {
         if (!PyBytes_Check(text)) {
-            PyErr_SetString(PyExc_TypeError, "remembered: a rewrite's text must be bytes");
+            PyErr_SetString(PyExc_TypeError, "a remembered rewrite's text must be bytes");
             failed = 1;
         }
         else {

@@ -217,6 +217,17 @@ def test_refuses_what_the_rewriter_never_passes(change: dict[int, Any]) -> None:
         C_SPLICE(*args[:7])
 
 
+@needs_c
+def test_a_remembered_text_that_is_not_bytes_is_refused_by_its_own_name() -> None:
+    """The error names what is wrong, not the other function that shares the check."""
+    tags = {A: _Rewrite("text", (), (), "")}  # type: ignore[arg-type]
+    assert C_SPLICE is not None
+    hits: list[Any] = [SENTINEL]
+    with pytest.raises(TypeError, match=r"^a remembered rewrite's text must be bytes$"):
+        C_SPLICE(A, NEEDLE, NAMES, False, tags, False, None, hits)
+    assert hits == [SENTINEL]
+
+
 # --- through the rewriter ------------------------------------------------------------------
 
 
