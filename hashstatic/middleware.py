@@ -329,13 +329,9 @@ class _Exchange:
         if rewriter is None:
             owner = self.owner
             lookup, vouched = owner._lookup()
-            urls = UrlRewriter(
-                prefix=self._prefix(),
-                page_url=_page_url(self.environ),
-                lookup=lookup,
-                url_base=owner.url_base,
-                hash_length=owner.hash_length,
-                memo=owner._url_memo,
+            # The facts _seen_page looks at: what the rewriter sets up for the page goes there.
+            urls = UrlRewriter.for_page(
+                self._page(), lookup=lookup, hash_length=owner.hash_length, memo=owner._url_memo
             )
             rewriter = self.rewriter = HtmlRewriter(
                 urls,

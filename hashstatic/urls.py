@@ -253,10 +253,23 @@ class UrlRewriter:
     ) -> None:
         # Pages of a site repeat the same URLs; how each resolves is shared across responses,
         # and so is what a page's own URL says.
-        self.memo: Memo = {} if memo is None else memo
+        memo = {} if memo is None else memo
+        self._adopt(page_facts(memo, prefix, page_url, url_base), lookup, hash_length, memo)
+
+    @classmethod
+    def for_page(
+        cls, page: _PageFacts, *, lookup: Lookup, hash_length: int = 12, memo: Memo
+    ) -> UrlRewriter:
+        """The rewriter of a page whose facts the caller has found already, in ``memo``."""
+        self = cls.__new__(cls)
+        self._adopt(page, lookup, hash_length, memo)
+        return self
+
+    def _adopt(self, page: _PageFacts, lookup: Lookup, hash_length: int, memo: Memo) -> None:
+        self.memo: Memo = memo
         self.lookup = lookup
         self.hash_length = hash_length
-        self.page = page = page_facts(self.memo, prefix, page_url, url_base)
+        self.page = page
         self.prefix = page.prefix
         self.origin = page.origin
         self.page_path = page.page_path
