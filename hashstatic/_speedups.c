@@ -887,7 +887,7 @@ speedups_file_key(PyObject *module, PyObject *arg)
 PyDoc_STRVAR(find_doc,
 "find(data, needle) -> int\n"
 "\n"
-"data.find(needle), searched 16 positions at a time for the needle's first\n"
+"data.find(needle), searched 64 positions at a time for the needle's first\n"
 "and last bytes (the rewriter's search): hashstatic.cache asks it whether a\n"
 "script it has just hashed holds a source map comment.");
 

@@ -117,7 +117,7 @@ def _fstat_key(fd: int) -> _Key | None:
 
 # _fstat_key, in C where it can be: it is asked twice per file read.
 _file_key: Callable[[int], _Key | None] = speedup("file_key") or _fstat_key
-# bytes.find, 16 positions at a time where it can be (a source map comment is rare).
+# bytes.find, 64 positions at a time where it can be (a source map comment is rare).
 _find: Callable[[bytes, bytes], int] = speedup("find") or bytes.find
 # Many files opened as _open_plain opens, read and hashed in C with the interpreter lock let go
 # once for them all (see DiskIndex.lookup_unseen), or None.
