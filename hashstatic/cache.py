@@ -336,6 +336,11 @@ class DiskIndex:
         """Whether changes are learnt from the kernel rather than by a ``stat`` per lookup."""
         return self._trust is not None
 
+    def state(self) -> object:
+        """:meth:`Vouched.state` for a response that makes no lookup: ``None`` when this
+        index does not watch."""
+        return None if self._trust is None else self._trust.state()
+
     def vouched(self, seen: Seen) -> Vouched | None:
         """The kernel's word for the response whose lookups share ``seen``; ``None`` when
         this index does not watch."""

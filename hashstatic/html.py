@@ -150,21 +150,16 @@ def splice_page(
     tags: dict[bytes, _Rewrite],
     xhtml: bool,
     frozen: bool,
-    vouched: Vouched | None,
+    state: object,
     hits: list[_Rewrite],
 ) -> bytes | None:
     """``doc`` rewritten in one C call when every start tag in it that holds a hit has a
-    rewrite in ``tags`` usable as it is (``frozen`` lookups, or ones ``vouched`` for), its
-    rewrites added to ``hits``; ``None`` (and ``hits`` as it was) when the general path of
+    rewrite in ``tags`` usable as it is (``frozen`` lookups, or ones vouched for as of
+    ``state``, a :meth:`Vouched.state` taken before this call), its rewrites added to
+    ``hits``; ``None`` (and ``hits`` as it was) when the general path of
     :class:`HtmlRewriter` has more to do, or where the C extension is not built."""
-    if _splice is None or type(doc) is not bytes:
-        return None
-    state = None
-    if not frozen:
-        # Taken before the remembered answers are used (see Vouched).
-        state = None if vouched is None else vouched.state()
-        if state is None:
-            return None  # every lookup must look again
+    if _splice is None or type(doc) is not bytes or (state is None and not frozen):
+        return None  # (no state: every lookup must look again)
     out: bytes | None = _splice(doc, needle, names, xhtml, tags, not frozen, state, hits)
     return out
 
@@ -176,7 +171,7 @@ def splice_seen_page(
     hash_length: int,
     xhtml: bool,
     frozen: bool,
-    vouched: Vouched | None,
+    state: object,
     hits: list[_Rewrite],
 ) -> bytes | None:
     """:func:`splice_page` for a page at the URL ``page`` says, with no rewriter made: the
@@ -184,7 +179,7 @@ def splice_seen_page(
     setup: _Setup | None = page.derived.get((integrity, hash_length))
     if setup is None or setup[0]:
         return None  # a page never rewritten, or one whose every start tag is looked at
-    return splice_page(doc, page.needle, setup[2], setup[3], xhtml, frozen, vouched, hits)
+    return splice_page(doc, page.needle, setup[2], setup[3], xhtml, frozen, state, hits)
 
 
 def assets_of(hits: list[_Rewrite]) -> dict[str, Asset]:
@@ -328,6 +323,7 @@ class HtmlRewriter:
             # call. Anything else (a tag new or to check, a <base>, raw text to rewrite)
             # gives None, and the general path below.
             hits = self._hits
+            vouched = None if self.frozen else self.vouched
             out = splice_page(
                 doc,
                 self._needle,
@@ -335,7 +331,7 @@ class HtmlRewriter:
                 self._tags,
                 self.xhtml,
                 self.frozen,
-                self.vouched,
+                None if vouched is None else vouched.state(),  # before the tags are used
                 hits,
             )
             if out is not None:

@@ -369,16 +369,18 @@ class _Exchange:
         """``doc`` rewritten with no rewriter made, when every tag in it that holds a hit was
         rewritten before, on this page, usable as it is (see html.splice_seen_page)."""
         owner = self.owner
-        page = self._page()
+        frozen = owner._fingerprint is not None
         index = owner.index
+        # What the kernel has reported so far, read before the remembered tags are used.
+        state = None if frozen or not isinstance(index, DiskIndex) else index.state()
         return splice_seen_page(
             doc,
-            page,
+            self._page(),
             owner.integrity,
             owner.hash_length,
             bool(self.html),
-            owner.frozen,
-            index.vouched({}) if isinstance(index, DiskIndex) else None,
+            frozen,
+            state,
             hits,
         )
 
