@@ -38,6 +38,8 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _SEQUENCES = (list, tuple)  # a body the app already holds whole
 _HTML_TYPES = {"text/html": False, "application/xhtml+xml": True}
+# Content-Type values as apps send them, read (see _html_type): an app sends a few.
+_CONTENT_TYPES: dict[str, bool | None] = {}
 _URL_SAFE = "/-._~!$()*+,;=:@"
 # A path quote() would give back as it is (its unreserved characters, _URL_SAFE and "%").
 _QUOTED_AS_IS = re.compile(r"[A-Za-z0-9/\-._~!$()*+,;=:@%]*").fullmatch
@@ -196,6 +198,17 @@ def _check_url_base(url_base: str | None) -> str | None:
     return url_base
 
 
+def _html_type(content_type: str) -> bool | None:
+    """Whether a Content-Type value names XHTML, HTML (False) or neither (None)."""
+    try:
+        return _CONTENT_TYPES[content_type]
+    except KeyError:
+        found = _HTML_TYPES.get(content_type.split(";", 1)[0].strip().lower())
+        if len(_CONTENT_TYPES) < 64 and len(content_type) <= 128:
+            _CONTENT_TYPES[content_type] = found
+        return found
+
+
 def _page_url(environ: Environ) -> str:
     """The page's URL as the rewriter resolves its URLs against: from the Host header when
     it names a host (RFC 3986), else from what the server says it is (a client's
@@ -304,24 +317,22 @@ class _Exchange:
     def _html_in(self, status: str, headers: list[tuple[str, str]]) -> bool | None:
         """Whether the response is HTML to rewrite: None when not, else whether it is XHTML."""
         code = status[:3]
-        if code.startswith("1") or code in ("204", "304"):
+        if code[:1] == "1" or code == "204" or code == "304":
             if code == "304":
                 self._retag_304(headers)
             return None
-        ctype = encoding = ""
-        has_etag = False
+        html: bool | None = None
+        encoded = has_etag = False
         for k, v in headers:
             lk = k.lower()
             if lk == "content-type":
-                ctype = v.split(";", 1)[0].strip().lower()
+                html = _html_type(v)
             elif lk == "content-encoding":
-                encoding = v.strip().lower()
+                encoded = v.strip().lower() not in ("", "identity")
             elif lk == "etag":
                 has_etag = True
         self.has_etag = has_etag
-        if ctype not in _HTML_TYPES or encoding not in ("", "identity"):
-            return None
-        return _HTML_TYPES[ctype]
+        return None if encoded else html
 
     def _rewriter(self) -> HtmlRewriter:
         """The response's rewriter (the body is HTML), made on first use."""

@@ -96,12 +96,19 @@ def test_html_response_is_rewritten(root: Path, mode: str) -> None:
     [
         pytest.param("text/html; charset=utf-8", id="html-charset"),
         pytest.param("TEXT/HTML", id="uppercase"),
+        pytest.param(" text/html ;charset=utf-8", id="spaces"),
         pytest.param("application/xhtml+xml", id="xhtml"),
     ],
 )
 def test_html_types_are_rewritten(root: Path, mode: str, ctype: str) -> None:
-    res = Request.blank("/").get_response(wrap(html_app(content_type=ctype), root, mode))
-    assert res.body == hashed_page()
+    mw = wrap(html_app(content_type=ctype), root, mode)
+    for _ in range(2):  # the type read, then as remembered
+        assert Request.blank("/").get_response(mw).body == hashed_page()
+
+
+def test_identity_encoding_is_rewritten(root: Path, mode: str) -> None:
+    app = html_app(headers={"Content-Encoding": " Identity "})
+    assert Request.blank("/").get_response(wrap(app, root, mode)).body == hashed_page()
 
 
 @pytest.mark.parametrize(
@@ -109,15 +116,16 @@ def test_html_types_are_rewritten(root: Path, mode: str, ctype: str) -> None:
     [
         pytest.param("application/json", {}, id="json"),
         pytest.param("text/plain", {}, id="text"),
+        pytest.param("text/html-fragment", {}, id="another-type"),
         pytest.param("text/html", {"Content-Encoding": "gzip"}, id="compressed"),
     ],
 )
 def test_other_responses_pass_untouched(
     root: Path, mode: str, ctype: str, headers: dict[str, str]
 ) -> None:
-    app = html_app(content_type=ctype, headers=headers)
-    res = Request.blank("/").get_response(wrap(app, root, mode))
-    assert res.body == PAGE
+    mw = wrap(html_app(content_type=ctype, headers=headers), root, mode)
+    for _ in range(2):  # the type read, then as remembered
+        assert Request.blank("/").get_response(mw).body == PAGE
 
 
 def test_streamed_body_is_rewritten_without_content_length(root: Path, mode: str) -> None:
