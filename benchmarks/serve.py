@@ -37,7 +37,10 @@ Under waitress every row also measures the **ceiling**: a WSGI app that answers 
 with the same bytes held in memory (a bare 304 to ``If-None-Match``), with no file system call
 and almost no Python, under the same waitress settings. No app can be faster than it there, so
 ceiling / WhiteNoise is the largest ratio any static server could reach in that row: where it is
-below the goal, the goal is out of reach under waitress whoever serves the files.
+below the goal, the goal is out of reach under waitress whoever serves the files. It sends one
+header; waitress handles each header in Python, so the row also measures the same app sending
+the headers hashstatic sends with a manifest (``ceiling_headers``): how near hashstatic comes to
+what any server sending those headers could reach.
 
 Needs ``whitenoise`` (``pip install -e '.[bench]'``) and ``wrk`` (installed with apt-get when
 missing). This is not a test: it prints tables, writes ``benchmarks/results/serve.json`` and
@@ -122,13 +125,42 @@ def ceiling(files: dict[str, str]) -> Any:
     return app
 
 
+def ceiling_headers(
+    files: dict[str, str], headers: dict[str, dict[str, list[tuple[str, str]]]]
+) -> Any:
+    """:func:`ceiling`, sending for each URL the headers ``headers[url]`` gives for its 200
+    and its 304 (those hashstatic sends with a manifest)."""
+    bodies = {url: Path(path).read_bytes() for url, path in files.items()}
+    # (Passed to a server process as JSON, so the pairs arrive as lists.)
+    sent = {
+        url: ([(k, v) for k, v in h["200"]], [(k, v) for k, v in h["304"]])
+        for url, h in headers.items()
+    }
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = bodies.get(environ["PATH_INFO"])
+        if body is None:
+            return common.not_found_app(environ, start_response)
+        ok, not_modified = sent[environ["PATH_INFO"]]
+        if "HTTP_IF_NONE_MATCH" in environ:
+            start_response("304 Not Modified", list(not_modified))
+            return []
+        start_response("200 OK", list(ok))
+        return [body]
+
+    return app
+
+
 FACTORIES: dict[str, Callable[..., Any]] = {
     "hashstatic_dev": hashstatic_dev,
     "hashstatic_manifest": hashstatic_manifest,
     "whitenoise_autorefresh": whitenoise_autorefresh,
     "whitenoise_default": whitenoise_default,
     "ceiling": ceiling,
+    "ceiling_headers": ceiling_headers,
 }
+# Not compared by themselves: the least an app could do under waitress (see under_wrk).
+CEILINGS = ("ceiling", "ceiling_headers")
 
 
 def prepare(work: Path) -> dict[str, Any]:
@@ -143,15 +175,24 @@ def prepare(work: Path) -> dict[str, Any]:
     files = load_manifest(manifest).files
     hashed = {kind: "/static/" + files[path].hashed for kind, path in FILES.items()}
     plain = {kind: "/static/" + path for kind, path in FILES.items()}
+    # The bytes hashstatic sends (the build's copies: stylesheets rewritten), and its headers
+    # with the manifest, for the ceilings.
+    served = {hashed[kind]: str(build / files[path].hashed) for kind, path in FILES.items()}
+    ours = hashstatic_manifest(root=str(source), manifest=str(manifest))
+    sent: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for url in hashed.values():
+        response, _ = common.call(ours, common.environ(url))
+        etag = response.header("ETag") or ""
+        again, _ = common.call(ours, common.environ(url, {"If-None-Match": etag}))
+        sent[url] = {"200": response.headers, "304": again.headers}
     return {
         "kwargs": {
             "hashstatic_dev": {"root": str(source)},
             "hashstatic_manifest": {"root": str(source), "manifest": str(manifest)},
             "whitenoise_autorefresh": {"root": str(source)},
             "whitenoise_default": {"root": str(build)},
-            "ceiling": {
-                "files": {hashed[kind]: str(source / path) for kind, path in FILES.items()}
-            },
+            "ceiling": {"files": served},
+            "ceiling_headers": {"files": served, "headers": sent},
         },
         "urls": {
             "hashstatic_dev": hashed,
@@ -159,6 +200,7 @@ def prepare(work: Path) -> dict[str, Any]:
             "whitenoise_autorefresh": plain,
             "whitenoise_default": hashed,
             "ceiling": hashed,
+            "ceiling_headers": hashed,
         },
         "sizes": {kind: (source / path).stat().st_size for kind, path in FILES.items()},
     }
@@ -177,7 +219,7 @@ def check(server: str, kind: str, status: int, cache_control: str | None, size: 
 
 def in_process(setup: dict[str, Any], rounds: int, slice_seconds: float) -> list[dict[str, Any]]:
     apps = {
-        name: FACTORIES[name](**setup["kwargs"][name]) for name in FACTORIES if name != "ceiling"
+        name: FACTORIES[name](**setup["kwargs"][name]) for name in FACTORIES if name not in CEILINGS
     }
     rows = []
     for pairing, (ours, theirs) in PAIRINGS.items():
@@ -237,8 +279,9 @@ def under_wrk(
                             if common.fetch(ports[name], url, headers).status != 304:
                                 raise SystemExit(f"{name} did not answer 304 to its own ETag")
                         targets[name] = (url, headers)
-                    url = setup["urls"]["ceiling"][kind]
-                    targets["ceiling"] = (url, {"If-None-Match": '"any"'} if status == 304 else {})
+                    for name in CEILINGS:
+                        url = setup["urls"][name][kind]
+                        targets[name] = (url, {"If-None-Match": '"any"'} if status == 304 else {})
                     rates: dict[str, list[float]] = {name: [] for name in targets}
                     for r in range(rounds):
                         for name in common.rotated(list(targets), r):
@@ -249,10 +292,17 @@ def under_wrk(
                     reach = common.median(rates["ceiling"]) / row["whitenoise"]["median"]
                     row["ceiling"] = {"server": "ceiling", **common.summary(rates["ceiling"])}
                     row["ceiling_ratio"] = round(reach, 3)
+                    same = common.median(rates["ceiling_headers"]) / row["whitenoise"]["median"]
+                    row["ceiling_headers"] = {
+                        "server": "ceiling_headers",
+                        **common.summary(rates["ceiling_headers"]),
+                    }
+                    row["ceiling_headers_ratio"] = round(same, 3)
                     rows.append(row)
                     print(
                         f"  wrk {pairing} {kind} {status}: ratio {row['ratio']:.2f} "
-                        f"(ceiling {row['ceiling_ratio']:.2f})",
+                        f"(ceiling {row['ceiling_ratio']:.2f}, with hashstatic's headers "
+                        f"{row['ceiling_headers_ratio']:.2f})",
                         file=sys.stderr,
                     )
     return rows
@@ -280,7 +330,7 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
     header = ["pairing", "file", "status", "hashstatic req/s", "WhiteNoise req/s", "ratio"]
     ceilings = all("ceiling" in r for r in rows)
     if ceilings:
-        header += ["ceiling req/s", "ceiling / WhiteNoise"]
+        header += ["ceiling req/s", "ceiling / WhiteNoise", "with our headers / WhiteNoise"]
     table = []
     for r in rows:
         line = [
@@ -292,7 +342,11 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
             f"{r['ratio']:.2f}x",
         ]
         if ceilings:
-            line += [f"{r['ceiling']['median']:.0f}", f"{r['ceiling_ratio']:.2f}x"]
+            line += [
+                f"{r['ceiling']['median']:.0f}",
+                f"{r['ceiling_ratio']:.2f}x",
+                f"{r['ceiling_headers_ratio']:.2f}x",
+            ]
         table.append(line)
     common.table(header, table)
 

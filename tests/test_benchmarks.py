@@ -46,6 +46,8 @@ def _serve(report: dict[str, Any]) -> None:
                 rel_tol=0.01,
                 abs_tol=0.001,  # the report rounds ratios to three decimals
             )
+            if how == "wrk":  # both ceilings ran (wrk counts no request it saw fail)
+                assert _rates(row["ceiling"]) and _rates(row["ceiling_headers"])
 
 
 def _endtoend(report: dict[str, Any]) -> None:
