@@ -164,22 +164,16 @@ def splice_page(
     return out
 
 
-def splice_seen_page(
-    doc: bytes,
-    page: _PageFacts,
-    integrity: bool,
-    hash_length: int,
-    xhtml: bool,
-    frozen: bool,
-    state: object,
-    hits: list[_Rewrite],
-) -> bytes | None:
-    """:func:`splice_page` for a page at the URL ``page`` says, with no rewriter made: the
-    tags its rewriters remembered (``None`` when none has been made for it yet)."""
+def seen_tags(
+    page: _PageFacts, integrity: bool, hash_length: int
+) -> tuple[tuple[bytes, ...], dict[bytes, _Rewrite]] | None:
+    """What :func:`splice_page` needs beside the page's needle for a page at the URL ``page``
+    says, with no rewriter made: the reference names and the tags its rewriters remembered
+    (``None`` when none has been made for it yet, or every start tag of it is looked at)."""
     setup: _Setup | None = page.derived.get((integrity, hash_length))
     if setup is None or setup[0]:
-        return None  # a page never rewritten, or one whose every start tag is looked at
-    return splice_page(doc, page.needle, setup[2], setup[3], xhtml, frozen, state, hits)
+        return None
+    return setup[2], setup[3]
 
 
 def assets_of(hits: list[_Rewrite]) -> dict[str, Asset]:
@@ -314,11 +308,13 @@ class HtmlRewriter:
         self._fold_hits()
         return self._assets
 
-    def rewrite(self, doc: bytes) -> bytes:
-        """The whole document at once: nothing after its last hit needs tokenizing."""
+    def rewrite(self, doc: bytes, *, splice: bool = True) -> bytes:
+        """The whole document at once: nothing after its last hit needs tokenizing.
+        ``splice=False`` when the caller has tried :func:`splice_page` on ``doc`` with this
+        page's remembered tags (:func:`seen_tags`) already."""
         if self._mode == DONE:
             return doc
-        if not self._buf and not self._complete:
+        if splice and not self._buf and not self._complete:
             # A page whose every tag with a hit was rewritten before, usable as it is: one
             # call. Anything else (a tag new or to check, a <base>, raw text to rewrite)
             # gives None, and the general path below.

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from hashstatic import conditional
 from hashstatic.cache import Asset, AssetIndex, DiskIndex, FrozenIndex, Vouched
 from hashstatic.files import FileServer
-from hashstatic.html import HtmlRewriter, assets_of, splice_seen_page
+from hashstatic.html import HtmlRewriter, assets_of, seen_tags, splice_page
 from hashstatic.manifest import check_prefix, load_manifest
 from hashstatic.urls import (
     MEMO_MAX_URL,
@@ -376,24 +376,22 @@ class _Exchange:
             remember(memo, key, page)
         return page
 
-    def _seen_page(self, doc: bytes, hits: list[Any]) -> bytes | None:
+    def _seen_page(self, doc: bytes, hits: list[Any]) -> tuple[bytes | None, bool]:
         """``doc`` rewritten with no rewriter made, when every tag in it that holds a hit was
-        rewritten before, on this page, usable as it is (see html.splice_seen_page)."""
+        rewritten before, on this page, usable as it is (see html.splice_page); and whether
+        that was tried (a rewriter made next need not try it again)."""
         owner = self.owner
+        page = self._page()
+        seen = seen_tags(page, owner.integrity, owner.hash_length)
+        if seen is None:
+            return None, False
         frozen = owner._fingerprint is not None
         index = owner.index
         # What the kernel has reported so far, read before the remembered tags are used.
         state = None if frozen or not isinstance(index, DiskIndex) else index.state()
-        return splice_seen_page(
-            doc,
-            self._page(),
-            owner.integrity,
-            owner.hash_length,
-            bool(self.html),
-            frozen,
-            state,
-            hits,
-        )
+        names, tags = seen
+        xhtml = bool(self.html)
+        return splice_page(doc, page.needle, names, tags, xhtml, frozen, state, hits), True
 
     def _retag_304(self, headers: list[tuple[str, str]]) -> None:
         for i, (k, v) in enumerate(headers):
@@ -494,9 +492,9 @@ class _Exchange:
         try:
             doc = b"".join(chunks)
             hits: list[Any] = []
-            body = self._seen_page(doc, hits) if self.rewriter is None else None
+            body, tried = self._seen_page(doc, hits) if self.rewriter is None else (None, False)
             if body is None:
-                body = self._rewriter().rewrite(doc)
+                body = self._rewriter().rewrite(doc, splice=not tried)
         finally:
             self.close_result(result)
         headers = self._streaming_headers()

@@ -322,7 +322,7 @@ def test_a_page_seen_before_is_rewritten_with_no_rewriter_made(
     root: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A whole page whose tags were all rewritten before, usable as they are, goes through
-    one C call (html.splice_seen_page): the same bytes and headers, no rewriter made."""
+    one C call (html.splice_page): the same bytes and headers, no rewriter made."""
     from hashstatic import html, middleware
 
     if html._splice is None:
@@ -357,6 +357,37 @@ def test_a_page_seen_before_is_rewritten_with_no_rewriter_made(
         assert len(made) == 2  # the changed tag is rewritten anew, by a rewriter
         assert Request.blank("/").get_response(mw).headers["ETag"] == changed.headers["ETag"]
         assert len(made) == 2
+
+
+def test_a_page_the_one_call_cannot_do_is_scanned_by_it_once(
+    root: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page with a reference in a <style> takes the general path every time; the one C
+    call that finds so is tried once a response, not again by the rewriter made next."""
+    from hashstatic import html
+
+    if html._splice is None:
+        pytest.skip("hashstatic._speedups is not built")
+    calls: list[object] = []
+    real = html._splice
+
+    def counted(*args: Any) -> Any:
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(html, "_splice", counted)
+    page = PAGE + b'<style>body { background: url("/static/img/logo.png") }</style>'
+    mw = wrap(html_app(page), root, mode)
+    if mode == "dev" and not (isinstance(mw.index, DiskIndex) and mw.index.watching):
+        pytest.skip("no inotify on this file system: every lookup stats")
+    bodies = set()
+    for _ in range(4):
+        before = len(calls)
+        bodies.add(Request.blank("/").get_response(mw).body)
+        assert calls[before:] == [None]  # tried once, and it could not
+    hashed = f"logo.{md5(FILES['img/logo.png'])}.png".encode()
+    style = b'<style>body { background: url("/static/img/' + hashed + b'") }</style>'
+    assert bodies == {hashed_page() + style}
 
 
 def etag_app(etag: str = '"v1"') -> Any:
